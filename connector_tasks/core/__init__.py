@@ -1,0 +1,1 @@
+"""Mechanics that never name a vendor: errors, HTTP, retries, budgets, idempotency, crypto."""
