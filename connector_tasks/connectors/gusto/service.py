@@ -1,0 +1,253 @@
+"""Gusto connector operations used by the web app, the tasks and the CLI.
+
+* :func:`receive_webhook`: verify, handshake, store, commit, enqueue (delivery guarantee 1).
+* :func:`oauth_start` / :func:`oauth_callback`: connect a company (authorization-code flow).
+* :func:`register_webhook`: create the subscription and complete the verification handshake.
+* :func:`claim_from_event` / :func:`prepare_payroll_journal`: the payroll job's Gusto side;
+  it ends by handing the journal to the target's queue.
+
+Sources: external-apis.md §1.1 (OAuth), §1.5 (webhooks), §1.6 (payroll JSON).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from config.celery import tally_queue
+from connector_tasks import runtime
+from connector_tasks.connectors.gusto.adapter import GustoPayrollSource
+from connector_tasks.connectors.gusto.client import GustoClient
+from connector_tasks.connectors.gusto.tokens import DbTokenStore
+from connector_tasks.connectors.gusto.webhooks import (
+    SIGNATURE_HEADER, SYSTEM, handshake_token, parse_body, parse_event,
+)
+from connector_tasks.core.errors import AuthError, ConfigurationError, MappingError
+from connector_tasks.core.signatures import verify_hex_signature
+from connector_tasks.flows.mapping.payroll import PayrollMapping
+from connector_tasks.flows.payroll_to_journal import FLOW, build_journal, journal_key
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import Connection, InboundEvent, SyncJob, utcnow
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION_TYPES = ["Company", "Employee", "Payroll"]
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What the web layer answers: HTTP ``status`` and a JSON ``body``; ``event_id`` to enqueue."""
+
+    status: int
+    body: dict
+    event_id: int | None = None
+
+
+def gusto_client(conn: Connection) -> GustoClient:
+    """A client for connection ``conn`` (its base URL override, the app's OAuth client)."""
+    s = runtime.settings()
+    base = (conn.settings or {}).get("base_url") or s.gusto_base_url
+    return GustoClient(base, s.gusto_client_id, s.gusto_client_secret, DbTokenStore(conn.id),
+                       api_version=s.gusto_api_version)
+
+
+def _gusto_connection(session, name: str) -> Connection | None:
+    return session.scalar(select(Connection).where(Connection.name == name, Connection.system == SYSTEM))
+
+
+def receive_webhook(connection_name: str, body: bytes, headers) -> WebhookReply:
+    """Handle one POST to ``/webhooks/gusto/<connection_name>``; the raw ``body`` is checked
+    before it is parsed. Answers 404 (unknown connection), 401 (bad or missing signature),
+    400 (malformed), 200 (stored, duplicate, handshake or ignored). The event row is
+    committed before this returns; the caller enqueues ``event_id`` after that."""
+    url = runtime.settings().database_url
+    vault = runtime.vault()
+    signature = headers.get(SIGNATURE_HEADER)
+    with session_scope(url) as s:
+        conn = _gusto_connection(s, connection_name)
+        if conn is None:
+            return WebhookReply(404, {"error": f"no Gusto connection named {connection_name!r}"})
+        creds = repo.read_credentials(conn, vault)
+        token = creds.get("webhook_verification_token")
+        verified = (conn.settings or {}).get("webhook_status") == "verified"
+        if token and signature and verify_hex_signature(token, body, signature):
+            try:
+                data = parse_body(body)
+            except MappingError as exc:
+                return WebhookReply(400, {"error": exc.message})
+            if handshake_token(data):
+                return WebhookReply(200, {"status": "handshake already stored"})
+        elif not verified:
+            # The handshake window: before verification Gusto sends the token itself.
+            try:
+                data = parse_body(body)
+            except MappingError:
+                return WebhookReply(401, {"error": "signature missing or invalid"})
+            new_token = handshake_token(data)
+            if new_token is None or (signature and not verify_hex_signature(new_token, body, signature)):
+                return WebhookReply(401, {"error": "signature missing or invalid"})
+            creds["webhook_verification_token"] = new_token
+            repo.write_credentials(conn, vault, creds)
+            conn.settings = {**(conn.settings or {}), "webhook_status": "token_received"}
+            return WebhookReply(200, {"status": "verification token received"})
+        else:
+            return WebhookReply(401, {"error": "signature missing or invalid"})
+        try:
+            event = parse_event(data)
+        except MappingError as exc:
+            return WebhookReply(400, {"error": exc.message})
+        row, created = repo.store_event(
+            s, system=SYSTEM, connection_id=conn.id, payload=data, event_uuid=event.uuid,
+            event_type=event.event_type, entity_type=event.entity_type, entity_id=event.entity_uuid)
+        if created and conn.account and event.company_uuid and event.company_uuid != conn.account:
+            row.status = "ignored"
+        if created and not event.flow:
+            row.status = "ignored"
+        s.flush()
+        enqueue = row.id if row.status == "received" else None
+        return WebhookReply(200, {"status": "accepted" if created else "duplicate", "event": event.uuid},
+                            event_id=enqueue)
+
+
+def mark_enqueued(event_id: int) -> None:
+    """Record that event ``event_id`` was handed to the broker."""
+    with session_scope(runtime.settings().database_url) as s:
+        event = s.get(InboundEvent, event_id)
+        if event is not None and event.status == "received":
+            event.status = "enqueued"
+            event.enqueued_at = utcnow()
+
+
+def oauth_start(connection_name: str, redirect_uri: str) -> str:
+    """The Gusto authorize URL for ``connection_name``; its ``state`` is kept 10 min in Redis."""
+    with session_scope(runtime.settings().database_url) as s:
+        conn = _gusto_connection(s, connection_name)
+        if conn is None:
+            raise ConfigurationError(f"no Gusto connection named {connection_name!r}")
+        client = gusto_client(conn)
+    state = secrets.token_urlsafe(24)
+    runtime.redis_client().set(f"oauth-state:{state}", connection_name, ex=600)
+    return client.authorization_url(redirect_uri, state)
+
+
+def oauth_callback(code: str, state: str, redirect_uri: str) -> Connection:
+    """Exchange ``code`` for tokens (saved encrypted) and learn the company; returns the
+    connection. Raises AuthError for an unknown or expired ``state``."""
+    name = runtime.redis_client().getdel(f"oauth-state:{state}")
+    if not name:
+        raise AuthError("OAuth state is unknown or expired; start the connection again", system=SYSTEM)
+    name = name.decode()
+    with session_scope(runtime.settings().database_url) as s:
+        conn = _gusto_connection(s, name)
+        client = gusto_client(conn)
+    tokens = client.exchange_code(code, redirect_uri)
+    info = client.token_info()
+    company = ((info.get("resource") or {}).get("uuid")) or tokens.company_uuid
+    with session_scope(runtime.settings().database_url) as s:
+        conn = s.get(Connection, conn.id)
+        conn.account = company
+        conn.status = "connected"
+    return conn
+
+
+def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
+    """Create the webhook subscription for ``connection_name`` and complete Gusto's handshake:
+    wait (up to ``wait`` s) for the verification token to reach our webhook URL, then verify.
+
+    Returns the verified subscription. Raises ConfigurationError when the token never arrives
+    (the URL is not reachable from Gusto).
+    """
+    settings = runtime.settings()
+    with session_scope(settings.database_url) as s:
+        conn = _gusto_connection(s, connection_name)
+        if conn is None:
+            raise ConfigurationError(f"no Gusto connection named {connection_name!r}")
+        client = gusto_client(conn)
+        conn_id = conn.id
+    url = f"{settings.public_base_url}/webhooks/gusto/{connection_name}"
+    sub = client.create_webhook_subscription(url, SUBSCRIPTION_TYPES)
+    with session_scope(settings.database_url) as s:
+        conn = s.get(Connection, conn_id)
+        conn.settings = {**(conn.settings or {}), "webhook_subscription": sub["uuid"], "webhook_url": url}
+    deadline = time.monotonic() + wait
+    token = None
+    while token is None:
+        with session_scope(settings.database_url) as s:
+            token = repo.read_credentials(s.get(Connection, conn_id), runtime.vault()).get(
+                "webhook_verification_token")
+        if token is None:
+            if time.monotonic() > deadline:
+                raise ConfigurationError(f"Gusto's verification token never reached {url}: is "
+                                         "PUBLIC_BASE_URL reachable from Gusto?")
+            time.sleep(0.1)
+    verified = client.verify_webhook_subscription(sub["uuid"], token)
+    with session_scope(settings.database_url) as s:
+        conn = s.get(Connection, conn_id)
+        conn.settings = {**(conn.settings or {}), "webhook_status": verified.get("status", "verified")}
+    return verified
+
+
+def claim_from_event(event_id: int) -> int | None:
+    """The job an event starts (claimed under its idempotency key), or ``None`` when there is
+    nothing to do (unknown event, no flow, job already posting/done/parked)."""
+    with session_scope(runtime.settings().database_url) as s:
+        event = s.get(InboundEvent, event_id)
+        if event is None or event.status == "ignored":
+            return None
+        if event.event_type != "payroll.processed" or not event.entity_id:
+            event.status = "ignored"
+            return None
+        job, created = repo.claim_job(s, flow=FLOW, connection_id=event.connection_id,
+                                      source_id=event.entity_id,
+                                      key=journal_key(SYSTEM, event.entity_id), event_id=event.id)
+        event.status = "processed"
+        if not created and job.status in (repo.POSTING, repo.DONE, repo.FAILED):
+            return None
+        return job.id
+
+
+def prepare_payroll_journal(job_id: int) -> dict:
+    """Read the payroll and employees from Gusto, build the journal, save it on the job and
+    hand it to the target connection's queue (after the commit). Returns the payload sent.
+
+    Raises the error tree: MappingError (totals do not reconcile, unknown component),
+    ConfigurationError (no target connection), Gusto's API errors.
+    """
+    from connector_tasks.celery_app import app
+
+    url = runtime.settings().database_url
+    with session_scope(url) as s:
+        job = s.get(SyncJob, job_id)
+        conn = s.get(Connection, job.connection_id)
+        target_name = (conn.settings or {}).get("target")
+        if not target_name:
+            raise ConfigurationError(f"connection {conn.name!r} names no target connection")
+        target = repo.get_connection(s, target_name)
+        overrides = repo.mapping_overrides(s, conn.id)
+        category = (conn.settings or {}).get("cost_category")
+        company_uuid, source_id = conn.account, job.source_id
+        client = gusto_client(conn)
+    if not company_uuid:
+        raise ConfigurationError(f"connection {conn.name!r} is not connected to a Gusto company")
+    source = GustoPayrollSource(client, company_uuid)
+    run = source.get_payroll(source_id)
+    employees = source.list_employees()
+    mapping = PayrollMapping.from_overrides(overrides, category)
+    entry = build_journal(run, mapping, employees, source=SYSTEM, source_label="Gusto")
+    used = {line.ledger for line in entry.lines}
+    centres = sorted({(a.cost_category, a.cost_centre) for line in entry.lines for a in line.allocations})
+    payload = {"entry": entry.to_dict(), "company": target.account,
+               "ledgers": [m.to_dict() for m in mapping.ledger_masters(used)],
+               "cost_centres": [list(c) for c in centres],
+               "source_system": SYSTEM, "source_type": "payroll"}
+    with session_scope(url) as s:
+        job = s.get(SyncJob, job_id)
+        job.payload = payload
+        job.warnings = list(entry.warnings)
+        job.status = repo.POSTING
+    app.send_task("tally.post_journal", args=[job_id, payload], queue=tally_queue(target.name))
+    return payload

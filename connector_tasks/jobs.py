@@ -1,0 +1,144 @@
+"""The job machinery every flow shares, and the bookkeeping tasks on the ``default`` queue.
+
+A job step (:func:`run_step`) records an attempt, runs, and lets the error tree decide:
+retryable errors → Celery retry with countdown (the attempt says ``retry``); after the last try,
+or for a permanent error, the job is parked ``failed`` with its reason. Results computed where
+the store is out of reach (the Tally agent) come back through the broker as
+:func:`record_post_result`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+
+from celery import shared_task
+from sqlalchemy import select
+
+from connector_tasks import runtime
+from connector_tasks.core.errors import ConnectorError, RateLimitedError
+from connector_tasks.core.retry import countdown
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming the error class and its text (plus the remote's lines, if any)."""
+    text = f"{type(exc).__name__}: {exc}"
+    lines = getattr(exc, "lines", None)
+    if lines:
+        text += " | " + " | ".join(lines)
+    return text
+
+
+def run_step(task, job_id: int, phase: str, fn) -> object:
+    """Run ``fn(job_id)`` as one attempt of job ``job_id`` inside Celery ``task``.
+
+    Returns ``fn``'s result, or ``None`` when the job is already done or gets parked.
+    Raises Celery's ``Retry`` for a retryable error while retries remain.
+    """
+    url = runtime.settings().database_url
+    with session_scope(url) as s:
+        job = s.get(SyncJob, job_id)
+        if job is None:
+            log.warning("job %s vanished", job_id)
+            return None
+        if job.status == repo.DONE:
+            return None
+        attempt = repo.start_attempt(s, job, phase=phase, task_id=task.request.id,
+                                     worker=task.request.hostname)
+        job.status = repo.RUNNING
+        attempt_id = attempt.id
+    try:
+        result = fn(job_id)
+    except ConnectorError as exc:
+        retries = task.request.retries or 0
+        will_retry = exc.retryable and retries < task.max_retries
+        with session_scope(url) as s:
+            job, attempt = s.get(SyncJob, job_id), s.get(SyncAttempt, attempt_id)
+            repo.finish_attempt(attempt, "retry" if will_retry else "failed", error=describe(exc))
+            if will_retry:
+                job.status = repo.QUEUED
+                job.last_error = describe(exc)
+            else:
+                repo.park(job, describe(exc))
+        if will_retry:
+            after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+            raise task.retry(countdown=countdown(retries, after), exc=exc)
+        return None
+    except Exception as exc:  # a bug, not a remote error: park, never loop
+        with session_scope(url) as s:
+            job, attempt = s.get(SyncJob, job_id), s.get(SyncAttempt, attempt_id)
+            repo.finish_attempt(attempt, "failed", error=describe(exc),
+                                detail={"traceback": traceback.format_exc()[-4000:]})
+            repo.park(job, describe(exc))
+        log.exception("job %s step %s failed unexpectedly", job_id, phase)
+        return None
+    with session_scope(url) as s:
+        repo.finish_attempt(s.get(SyncAttempt, attempt_id), "ok")
+    return result
+
+
+@shared_task(name="connector.record_post_result", acks_late=True)
+def record_post_result(job_id: int, outcome: dict) -> None:
+    """Record what a target agent reported for job ``job_id``.
+
+    ``outcome``: ``{"outcome": "ok"|"retry"|"failed", "target_id", "target_system",
+    "target_type", "error", "detail", "task_id", "worker", "started_at"}``. ``ok`` finishes the
+    job and records the external reference; ``failed`` parks it; ``retry`` only logs the try.
+    Idempotent: a repeated ``ok`` leaves one reference.
+    """
+    url = runtime.settings().database_url
+    with session_scope(url) as s:
+        job = s.get(SyncJob, job_id)
+        if job is None:
+            log.warning("result for unknown job %s", job_id)
+            return
+        started = outcome.get("started_at")
+        attempt = SyncAttempt(job_id=job.id, phase=outcome.get("phase", "post"),
+                              task_id=outcome.get("task_id"), worker=outcome.get("worker"),
+                              started_at=dt.datetime.fromisoformat(started) if started else utcnow())
+        s.add(attempt)
+        repo.finish_attempt(attempt, outcome["outcome"], error=outcome.get("error"),
+                            detail=outcome.get("detail"))
+        if outcome["outcome"] == "ok":
+            job.status = repo.DONE
+            job.last_error = None
+            job.lease_until = None
+            job.target_ref = outcome["target_id"]
+            repo.record_ref(s, connection_id=job.connection_id, source_system=outcome.get("source_system", "gusto"),
+                            source_type=outcome.get("source_type", "payroll"), source_id=job.source_id,
+                            target_system=outcome.get("target_system", "tallyprime"),
+                            target_type=outcome.get("target_type", "voucher"),
+                            target_id=outcome["target_id"])
+        elif outcome["outcome"] == "failed" and job.status != repo.DONE:
+            repo.park(job, outcome.get("error") or "target refused the job")
+        elif outcome["outcome"] == "retry" and job.status != repo.DONE:
+            job.last_error = outcome.get("error")
+
+
+@shared_task(name="connector.sweep")
+def sweep() -> dict:
+    """Re-enqueue inbound events never enqueued (broker was down) and report stuck jobs.
+
+    Returns counts: ``{"events_enqueued": n, "stuck_jobs": m}``.
+    """
+    from connector_tasks.celery_app import app
+
+    url = runtime.settings().database_url
+    cutoff = utcnow() - dt.timedelta(seconds=30)
+    enqueued = 0
+    with session_scope(url) as s:
+        events = s.scalars(select(InboundEvent).where(InboundEvent.status == "received",
+                                                      InboundEvent.received_at < cutoff)).all()
+        ids = [(e.id, e.system) for e in events]
+        stuck = s.scalars(select(SyncJob).where(SyncJob.status.in_([repo.RUNNING, repo.QUEUED]),
+                                                SyncJob.lease_until < utcnow())).all()
+        stuck_n = len(stuck)
+    for event_id, system in ids:
+        app.send_task(f"{system}.handle_event", args=[event_id])
+        enqueued += 1
+    return {"events_enqueued": enqueued, "stuck_jobs": stuck_n}

@@ -1,0 +1,49 @@
+"""Operator operations shared by the CLI and the API: list jobs, replay a job."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from config.celery import tally_queue
+from connector_tasks import runtime
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import Connection, SyncJob
+
+
+def job_summaries(status: str | None = None, limit: int = 100) -> list[dict]:
+    """Jobs newest first (optionally only ``status``), as dicts for display."""
+    with session_scope(runtime.settings().database_url) as s:
+        q = select(SyncJob).order_by(SyncJob.id.desc()).limit(limit)
+        if status:
+            q = q.where(SyncJob.status == status)
+        return [{"id": j.id, "flow": j.flow, "source_id": j.source_id, "status": j.status,
+                 "attempts": j.attempts, "key": j.idempotency_key, "target_ref": j.target_ref,
+                 "last_error": j.last_error, "warnings": j.warnings,
+                 "updated_at": j.updated_at.isoformat()} for j in s.scalars(q)]
+
+
+def replay_job(job_id: int) -> dict:
+    """Re-run job ``job_id`` under its own idempotency key.
+
+    A job whose journal was built is posted again (the target is asked first, so a job that
+    already reached it posts nothing new); otherwise the source step runs again. A job that is
+    ``done`` is left alone. Returns ``{"job": id, "replayed": bool, "step": ...}``.
+    """
+    from connector_tasks.celery_app import app
+
+    with session_scope(runtime.settings().database_url) as s:
+        job = s.get(SyncJob, job_id)
+        if job is None:
+            return {"job": job_id, "replayed": False, "reason": "no such job"}
+        if job.status == repo.DONE:
+            return {"job": job_id, "replayed": False, "reason": "already done", "target_ref": job.target_ref}
+        conn = s.get(Connection, job.connection_id)
+        payload = job.payload
+        target = (conn.settings or {}).get("target")
+        job.status = repo.POSTING if payload else repo.QUEUED
+        job.last_error = None
+    if payload and target:
+        app.send_task("tally.post_journal", args=[job_id, payload], queue=tally_queue(target))
+        return {"job": job_id, "replayed": True, "step": "post"}
+    app.send_task(f"{conn.system}.replay_job", args=[job_id])
+    return {"job": job_id, "replayed": True, "step": "prepare"}

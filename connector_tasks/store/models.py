@@ -1,0 +1,140 @@
+"""SQLAlchemy 2 models of the store and the audit trail.
+
+* :class:`Connection`: one linked account of one system, credentials encrypted.
+* :class:`InboundEvent`: every webhook or polled event, unique per (system, event uuid).
+* :class:`SyncJob`: one unit of work per (flow, source object), with its idempotency key.
+* :class:`SyncAttempt`: every try of a job: task id, times, outcome, error text, detail.
+* :class:`ExternalRef`: source id ↔ target id, recorded after the target accepted.
+* :class:`Mapping`: per-connection overrides (pay component → ledger, cost category).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model."""
+
+
+class Connection(Base):
+    """A connected account: ``system`` (``gusto``, ``tallyprime``), ``account`` (Gusto company
+    uuid, Tally company name), ``credentials`` (Fernet token of a JSON dict), ``settings``
+    (plain JSON: target connection, URLs, webhook subscription uuid)."""
+
+    __tablename__ = "connection"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    system: Mapped[str] = mapped_column(String(32), nullable=False)
+    account: Mapped[str | None] = mapped_column(String(255))
+    credentials: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), default="pending", nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class InboundEvent(Base):
+    """An event received by webhook or poll. ``status``: received → enqueued → processed
+    (or ignored / failed). ``payload`` is the parsed JSON as received."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("system", "event_uuid", name="uq_inbound_event_system_uuid"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    system: Mapped[str] = mapped_column(String(32), nullable=False)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id"))
+    event_uuid: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    entity_type: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="webhook", nullable=False)
+    payload: Mapped[dict] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="received", nullable=False)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SyncJob(Base):
+    """One unit of work: ``flow`` applied to ``source_id``, claimed under ``idempotency_key``.
+
+    ``status``: queued → running → posting → done, or failed (parked, replayable).
+    ``payload`` holds what the target step needs (the journal entry), ``target_ref`` what
+    the target answered, ``warnings`` what a person should see."""
+
+    __tablename__ = "sync_job"
+    __table_args__ = (UniqueConstraint("flow", "source_id", name="uq_sync_job_flow_source"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow: Mapped[str] = mapped_column(String(64), nullable=False)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
+    source_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_event.id"))
+    status: Mapped[str] = mapped_column(String(16), default="queued", nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list] = mapped_column(JSON, default=list, nullable=False)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    target_ref: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False)
+    attempts_log: Mapped[list["SyncAttempt"]] = relationship(back_populates="job", order_by="SyncAttempt.id")
+
+
+class SyncAttempt(Base):
+    """One try of a job step: ``phase`` (prepare, post), ``outcome`` (running, ok, retry,
+    failed, skipped), the Celery ``task_id``, times, error text and the target's reply."""
+
+    __tablename__ = "sync_attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("sync_job.id"), nullable=False, index=True)
+    phase: Mapped[str] = mapped_column(String(32), nullable=False)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16), default="running", nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    job: Mapped[SyncJob] = relationship(back_populates="attempts_log")
+
+
+class ExternalRef(Base):
+    """``source_system/source_type/source_id`` was written to ``target_system`` as ``target_id``."""
+
+    __tablename__ = "external_ref"
+    __table_args__ = (UniqueConstraint("source_system", "source_type", "source_id", "target_system",
+                                       name="uq_external_ref_source_target"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
+    source_system: Mapped[str] = mapped_column(String(32), nullable=False)
+    source_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    source_id: Mapped[str] = mapped_column(String(128), nullable=False)
+    target_system: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class Mapping(Base):
+    """A per-connection mapping row: ``kind`` (``ledger``, ``cost_category``), ``key`` (the pay
+    component), ``value`` (the target's name), ``extra`` (e.g. the ledger's parent group)."""
+
+    __tablename__ = "mapping"
+    __table_args__ = (UniqueConstraint("connection_id", "kind", "key", name="uq_mapping_conn_kind_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict, nullable=False)

@@ -1,0 +1,173 @@
+"""Store operations with their guarantees: dedupe inbound events, claim jobs under an
+idempotency key, record every attempt, park failures, record external references.
+
+Every function takes an open SQLAlchemy ``Session`` and leaves committing to the caller,
+except where it says otherwise.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector_tasks.core.crypto import Vault
+from connector_tasks.core.errors import ConfigurationError
+from connector_tasks.store.models import (
+    Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob, utcnow,
+)
+
+#: job states; ``failed`` is parked (visible, replayable), ``done`` is final.
+QUEUED, RUNNING, POSTING, DONE, FAILED = "queued", "running", "posting", "done", "failed"
+
+
+def get_connection(session: Session, name: str) -> Connection:
+    """The connection called ``name``. Raises :class:`ConfigurationError` when there is none."""
+    conn = session.scalar(select(Connection).where(Connection.name == name))
+    if conn is None:
+        raise ConfigurationError(f"no connection named {name!r}")
+    return conn
+
+
+def read_credentials(conn: Connection, vault: Vault) -> dict:
+    """The decrypted credentials dict of ``conn`` (``{}`` when none stored)."""
+    return vault.decrypt(conn.credentials) if conn.credentials else {}
+
+
+def write_credentials(conn: Connection, vault: Vault, values: dict) -> None:
+    """Encrypt ``values`` into ``conn.credentials`` (replaces the whole dict)."""
+    conn.credentials = vault.encrypt(values)
+
+
+def store_event(session: Session, *, system: str, connection_id: int | None, payload: dict,
+                event_uuid: str, event_type: str, entity_type: str | None, entity_id: str | None,
+                source: str = "webhook") -> tuple[InboundEvent, bool]:
+    """Insert an inbound event unless (system, event_uuid) is known; returns (event, created).
+
+    A duplicate delivery only increments ``deliveries``. Safe under concurrent deliveries:
+    the unique constraint decides, inside a savepoint.
+    """
+    existing = session.scalar(select(InboundEvent).where(InboundEvent.system == system,
+                                                         InboundEvent.event_uuid == event_uuid))
+    if existing is None:
+        event = InboundEvent(system=system, connection_id=connection_id, event_uuid=event_uuid,
+                             event_type=event_type, entity_type=entity_type, entity_id=entity_id,
+                             payload=payload, source=source)
+        try:
+            with session.begin_nested():
+                session.add(event)
+            return event, True
+        except IntegrityError:
+            existing = session.scalar(select(InboundEvent).where(InboundEvent.system == system,
+                                                                 InboundEvent.event_uuid == event_uuid))
+            if existing is None:  # pragma: no cover - constraint fired for another reason
+                raise
+    existing.deliveries += 1
+    return existing, False
+
+
+def claim_job(session: Session, *, flow: str, connection_id: int, source_id: str, key: str,
+              event_id: int | None = None) -> tuple[SyncJob, bool]:
+    """The job of (flow, source_id), created under ``key`` if new; returns (job, created)."""
+    job = session.scalar(select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id == source_id))
+    if job is not None:
+        return job, False
+    job = SyncJob(flow=flow, connection_id=connection_id, source_id=source_id, idempotency_key=key,
+                  event_id=event_id, status=QUEUED)
+    try:
+        with session.begin_nested():
+            session.add(job)
+        return job, True
+    except IntegrityError:
+        job = session.scalar(select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id == source_id))
+        if job is None:  # pragma: no cover
+            raise
+        return job, False
+
+
+def start_attempt(session: Session, job: SyncJob, *, phase: str, task_id: str | None,
+                  worker: str | None = None, lease_seconds: int = 300) -> SyncAttempt:
+    """Record the start of a try of ``job`` and lease it for ``lease_seconds``."""
+    job.attempts += 1
+    job.lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
+    attempt = SyncAttempt(job_id=job.id, phase=phase, task_id=task_id, worker=worker)
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def finish_attempt(attempt: SyncAttempt, outcome: str, *, error: str | None = None,
+                   detail: dict | None = None) -> None:
+    """Close an attempt with ``outcome`` (ok, retry, failed, skipped) and its error text."""
+    attempt.outcome = outcome
+    attempt.finished_at = utcnow()
+    attempt.error = error
+    if detail is not None:
+        attempt.detail = detail
+
+
+def park(job: SyncJob, error: str) -> None:
+    """Park ``job`` as failed with ``error``: visible in ``jobs list --failed``, replayable."""
+    job.status = FAILED
+    job.last_error = error
+    job.lease_until = None
+
+
+def record_ref(session: Session, *, connection_id: int, source_system: str, source_type: str,
+               source_id: str, target_system: str, target_type: str, target_id: str) -> ExternalRef:
+    """Record (or return the existing) source ↔ target reference."""
+    ref = session.scalar(select(ExternalRef).where(
+        ExternalRef.source_system == source_system, ExternalRef.source_type == source_type,
+        ExternalRef.source_id == source_id, ExternalRef.target_system == target_system))
+    if ref is None:
+        ref = ExternalRef(connection_id=connection_id, source_system=source_system,
+                          source_type=source_type, source_id=source_id, target_system=target_system,
+                          target_type=target_type, target_id=target_id)
+        session.add(ref)
+    return ref
+
+
+def mapping_overrides(session: Session, connection_id: int, kind: str = "ledger") -> dict[str, dict]:
+    """``{key: {"ledger": value, **extra}}`` of a connection's mapping rows of ``kind``."""
+    rows = session.scalars(select(Mapping).where(Mapping.connection_id == connection_id,
+                                                 Mapping.kind == kind))
+    return {r.key: {"ledger": r.value, **(r.extra or {})} for r in rows}
+
+
+def set_mapping(session: Session, connection_id: int, kind: str, key: str, value: str,
+                extra: dict | None = None) -> Mapping:
+    """Create or replace one mapping row."""
+    row = session.scalar(select(Mapping).where(Mapping.connection_id == connection_id,
+                                               Mapping.kind == kind, Mapping.key == key))
+    if row is None:
+        row = Mapping(connection_id=connection_id, kind=kind, key=key, value=value, extra=extra or {})
+        session.add(row)
+    else:
+        row.value, row.extra = value, extra or {}
+    return row
+
+
+def audit_trail(session: Session, source_id: str) -> dict:
+    """Everything known about a source object: events, jobs with attempts, external refs."""
+    events = session.scalars(select(InboundEvent).where(InboundEvent.entity_id == source_id)
+                             .order_by(InboundEvent.id)).all()
+    jobs = session.scalars(select(SyncJob).where(SyncJob.source_id == source_id).order_by(SyncJob.id)).all()
+    refs = session.scalars(select(ExternalRef).where(ExternalRef.source_id == source_id)).all()
+    return {
+        "source_id": source_id,
+        "events": [{"id": e.id, "uuid": e.event_uuid, "type": e.event_type, "source": e.source,
+                    "status": e.status, "deliveries": e.deliveries,
+                    "received_at": e.received_at.isoformat()} for e in events],
+        "jobs": [{"id": j.id, "flow": j.flow, "status": j.status, "key": j.idempotency_key,
+                  "attempts": j.attempts, "last_error": j.last_error, "warnings": j.warnings,
+                  "target_ref": j.target_ref,
+                  "attempts_log": [{"id": a.id, "phase": a.phase, "task_id": a.task_id,
+                                    "worker": a.worker, "outcome": a.outcome, "error": a.error,
+                                    "started_at": a.started_at.isoformat(),
+                                    "finished_at": a.finished_at.isoformat() if a.finished_at else None,
+                                    "detail": a.detail} for a in j.attempts_log]}
+                 for j in jobs],
+        "external_refs": [{"source": f"{r.source_system}/{r.source_type}", "target_system": r.target_system,
+                           "target_type": r.target_type, "target_id": r.target_id} for r in refs],
+    }

@@ -1,0 +1,48 @@
+"""The web process: webhooks in, OAuth connect, operator API, health.
+
+``create_app()`` is the factory gunicorn runs (``gunicorn 'webapp:create_app()'``).
+"""
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from config.logging import configure_logging
+from connector_tasks import runtime
+from connector_tasks.store.db import upgrade
+
+
+def create_app(settings=None) -> Flask:
+    """Build the Flask app for ``settings`` (default: from the environment).
+
+    Outside production the store's schema is upgraded at start (SQLite default).
+    """
+    from config.settings import set_settings
+
+    if settings is not None:
+        set_settings(settings)
+    s = runtime.settings()
+    configure_logging(s.log_level)
+    if not s.is_production:
+        upgrade(s.database_url)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=s.secret_key, MAX_CONTENT_LENGTH=s.max_webhook_bytes)
+
+    from webapp.api import bp as api_bp
+    from webapp.health import bp as health_bp
+    from webapp.oauth import bp as oauth_bp
+    from webapp.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return jsonify(error=f"request body over {s.max_webhook_bytes} bytes"), 413
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        return jsonify(error="not found"), 404
+
+    return app

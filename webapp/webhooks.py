@@ -1,0 +1,40 @@
+"""``POST /webhooks/<system>/<connection>``: verified on raw bytes, stored, committed,
+acknowledged, then enqueued. A body over ``MAX_WEBHOOK_BYTES`` answers 413 before it is read.
+If the broker is down the event stays stored (``received``) and the sweeper enqueues it."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, jsonify, request
+
+from connector_tasks import runtime
+from connector_tasks.connectors.gusto import service as gusto_service
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+RECEIVERS = {"gusto": gusto_service}
+
+
+@bp.post("/webhooks/<system>/<connection>")
+def receive(system: str, connection: str):
+    """Receive one webhook delivery for ``connection`` of ``system``."""
+    receiver = RECEIVERS.get(system)
+    if receiver is None:
+        abort(404)
+    limit = runtime.settings().max_webhook_bytes
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        abort(413)
+    reply = receiver.receive_webhook(connection, body, request.headers)
+    if reply.event_id is not None:
+        try:
+            from connector_tasks.celery_app import app as celery
+
+            celery.send_task(f"{system}.handle_event", args=[reply.event_id])
+            receiver.mark_enqueued(reply.event_id)
+        except Exception:  # broker down: stored and committed; the sweeper enqueues it
+            log.exception("could not enqueue event %s; left for the sweeper", reply.event_id)
+    return jsonify(reply.body), reply.status
