@@ -187,7 +187,7 @@ def wait_for_job(settings: Settings, source_id: str, timeout: float, services: S
 
 def format_voucher(voucher: dict) -> str:
     """A human-readable rendering of one Day Book voucher (as parsed from Tally's export)."""
-    lines = [f"{voucher.get('voucher_type')} No. {voucher.get('voucher_number')}  "
+    lines = [f"{voucher.get('voucher_type')} No. {voucher.get('number')}  MASTERID {voucher.get('master_id')}  "
              f"dated {voucher.get('date')}  REMOTEID {voucher.get('remote_id')}",
              f"Narration: {voucher.get('narration')}", ""]
     dr_total = cr_total = Decimal("0")

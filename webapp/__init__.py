@@ -41,6 +41,12 @@ def create_app(settings=None) -> Flask:
     def too_large(_exc):
         return jsonify(error=f"request body over {s.max_webhook_bytes} bytes"), 413
 
+    @app.errorhandler(500)
+    def internal(exc):
+        app.logger.error("unhandled error: %s", getattr(exc, "original_exception", exc),
+                         exc_info=getattr(exc, "original_exception", None))
+        return jsonify(error="internal error; see the web log"), 500
+
     @app.errorhandler(404)
     def not_found(_exc):
         return jsonify(error="not found"), 404

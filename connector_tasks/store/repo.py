@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,7 +63,10 @@ def store_event(session: Session, *, system: str, connection_id: int | None, pay
                                                                  InboundEvent.event_uuid == event_uuid))
             if existing is None:  # pragma: no cover - constraint fired for another reason
                 raise
-    existing.deliveries += 1
+    # An atomic increment: concurrent duplicate deliveries must not lose a count.
+    session.execute(update(InboundEvent).where(InboundEvent.id == existing.id)
+                    .values(deliveries=InboundEvent.deliveries + 1))
+    session.refresh(existing)
     return existing, False
 
 

@@ -145,8 +145,9 @@ def oauth_callback(code: str, state: str, redirect_uri: str) -> Connection:
         conn = _gusto_connection(s, name)
         client = gusto_client(conn)
     tokens = client.exchange_code(code, redirect_uri)
-    info = client.token_info()
-    company = ((info.get("resource") or {}).get("uuid")) or tokens.company_uuid
+    company = tokens.company_uuid
+    if not company:
+        raise AuthError("the token reaches no company (token_info named none)", system=SYSTEM)
     with session_scope(runtime.settings().database_url) as s:
         conn = s.get(Connection, conn.id)
         conn.account = company

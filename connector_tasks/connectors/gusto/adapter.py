@@ -1,0 +1,146 @@
+"""Gusto JSON → domain objects (:class:`PayrollRun`, :class:`Employee`), and the ports.
+
+Implements the payroll and employee shapes of ``shared/reference/external-apis.md`` §1.6 and
+§1.7. Amounts go through :func:`connector_tasks.domain.model.money` (strings and ``Decimal``
+accepted, float refused); dates through ``date.fromisoformat``. Bad data raises
+:class:`MappingError`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from connector_tasks.core.errors import MappingError
+from connector_tasks.domain.model import (
+    Employee, EmployeeCompensation, PayrollRun, PayrollTotals, money,
+)
+
+# PayrollTotals field ← Gusto totals key (§1.6 / OAS Payroll-Totals-Type). "benefits" is "the
+# total amount of company contributed benefits" → employer_benefits.
+TOTALS_MAP = {
+    "gross_pay": "gross_pay",
+    "net_pay": "net_pay",
+    "employee_taxes": "employee_taxes",
+    "employer_taxes": "employer_taxes",
+    "employee_benefits_deductions": "employee_benefits_deductions",
+    "other_deductions": "other_deductions",
+    "employer_benefits": "benefits",
+    "reimbursements": "reimbursements",
+    "imputed_pay": "imputed_pay",
+    "check_amount": "check_amount",
+    "company_debit": "company_debit",
+    "net_pay_debit": "net_pay_debit",
+    "tax_debit": "tax_debit",
+    "reimbursement_debit": "reimbursement_debit",
+    "child_support_debit": "child_support_debit",
+}
+REQUIRED_TOTALS = ("gross_pay", "net_pay", "employee_taxes", "employer_taxes")
+
+
+def _date(value, what: str) -> dt.date:
+    """``YYYY-MM-DD`` → ``date``; raises :class:`MappingError` when absent or malformed."""
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise MappingError(f"Gusto {what} is not a date: {value!r}", system="gusto") from exc
+
+
+def payroll_from_gusto(data: dict) -> PayrollRun:
+    """Map a Gusto payroll (``GET …/payrolls/{id}`` body, all compensation pages merged, §1.6)
+    to a :class:`PayrollRun`.
+
+    The id is ``payroll_uuid`` or ``uuid``; ``totals`` map onto :class:`PayrollTotals`
+    (``benefits`` → ``employer_benefits``); each compensation's ``gross_pay``/``net_pay``
+    (string or ``Decimal``) onto :class:`EmployeeCompensation`. Raises :class:`MappingError`
+    when the payroll is not processed, lacks ``totals`` (or one of gross/net pay and the two
+    tax totals), or carries a bad date or amount; ``TypeError`` if an amount is a float.
+    """
+    pid = data.get("payroll_uuid") or data.get("uuid")
+    if not pid:
+        raise MappingError("Gusto payroll has neither payroll_uuid nor uuid", system="gusto")
+    if not data.get("processed"):
+        raise MappingError(f"Gusto payroll {pid} is not processed", system="gusto")
+    totals = data.get("totals")
+    if not isinstance(totals, dict) or not totals:
+        raise MappingError(f"Gusto payroll {pid} has no totals (ask with include=totals)",
+                           system="gusto")
+    missing = [k for k in REQUIRED_TOTALS if totals.get(k) in (None, "")]
+    if missing:
+        raise MappingError(f"Gusto payroll {pid} totals lack {', '.join(missing)}", system="gusto")
+    company = data.get("company_uuid")
+    if not company:
+        raise MappingError(f"Gusto payroll {pid} has no company_uuid", system="gusto")
+    period = data.get("pay_period") or {}
+    comps = []
+    for i, c in enumerate(data.get("employee_compensations") or []):
+        eid = c.get("employee_uuid")
+        if not eid:
+            raise MappingError(f"Gusto payroll {pid} compensation #{i} has no employee_uuid",
+                               system="gusto")
+        comps.append(EmployeeCompensation(
+            employee_id=eid,
+            gross_pay=money(c.get("gross_pay"), what=f"{pid} {eid} gross_pay"),
+            net_pay=money(c.get("net_pay"), what=f"{pid} {eid} net_pay"),
+            excluded=bool(c.get("excluded", False))))
+    return PayrollRun(
+        source_id=pid,
+        company_id=company,
+        check_date=_date(data.get("check_date"), f"payroll {pid} check_date"),
+        period_start=_date(period.get("start_date"), f"payroll {pid} pay_period.start_date"),
+        period_end=_date(period.get("end_date"), f"payroll {pid} pay_period.end_date"),
+        processed=True,
+        totals=PayrollTotals(**{field: money(totals.get(key), what=f"{pid} totals.{key}")
+                                for field, key in TOTALS_MAP.items()}),
+        compensations=tuple(comps),
+        off_cycle=bool(data.get("off_cycle", False)),
+        version=data.get("version"),
+    )
+
+
+def _primary_job(data: dict) -> dict:
+    jobs = [j for j in (data.get("jobs") or []) if isinstance(j, dict)]
+    return next((j for j in jobs if j.get("primary")), jobs[0] if jobs else {})
+
+
+def employee_from_gusto(data: dict) -> Employee:
+    """Map a Gusto employee (OAS ``Employee``, §1.7) to :class:`Employee`.
+
+    ``title`` and ``hire_date`` come from the primary job (else the first job; ``hired_at`` /
+    ``title`` at top level as fallbacks); an empty title is ``None``. Raises
+    :class:`MappingError` without ``uuid`` or with a malformed hire date.
+    """
+    uid = data.get("uuid")
+    if not uid:
+        raise MappingError("Gusto employee has no uuid", system="gusto")
+    job = _primary_job(data)
+    hire = job.get("hire_date") or data.get("hired_at")
+    return Employee(
+        source_id=uid,
+        first_name=data.get("first_name") or "",
+        last_name=data.get("last_name") or "",
+        code=data.get("employee_code") or None,
+        email=data.get("email") or data.get("work_email") or None,
+        department=data.get("department") or None,
+        title=(job.get("title") or data.get("title") or None),
+        hire_date=_date(hire, f"employee {uid} hire_date") if hire else None,
+        terminated=bool(data.get("terminated", False)),
+    )
+
+
+class GustoPayrollSource:
+    """The ``PayrollSource`` and ``EmployeeSource`` ports (``connector_tasks/domain/ports.py``)
+    for one connected Gusto company, over a :class:`~.client.GustoClient`.
+
+    Raises the client's errors and :class:`MappingError`.
+    """
+
+    def __init__(self, client, company_id: str):
+        self.client = client
+        self.company_id = company_id
+
+    def get_payroll(self, payroll_id: str) -> PayrollRun:
+        """The processed run with every employee compensation (all pages read)."""
+        return payroll_from_gusto(self.client.get_payroll(self.company_id, payroll_id))
+
+    def list_employees(self) -> list[Employee]:
+        """Every employee of the company, terminated ones included."""
+        return [employee_from_gusto(e) for e in self.client.list_employees(self.company_id)]

