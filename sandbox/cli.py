@@ -1,0 +1,56 @@
+"""``ml-sandbox``: run an emulator in the foreground (never in production).
+
+``ml-sandbox gusto --port 8801`` · ``ml-sandbox tally --port 9000``
+"""
+from __future__ import annotations
+
+import os
+
+import click
+
+
+def _refuse_in_production() -> None:
+    if os.environ.get("ML_CONNECTOR_ENV", "").strip().lower() == "production":
+        raise click.ClickException("emulators refuse to start when ML_CONNECTOR_ENV=production")
+
+
+@click.group()
+def main() -> None:
+    """Emulators of the external systems, for tests and demos."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8801, show_default=True)
+@click.option("--auto-approve", is_flag=True, help="skip the OAuth consent page")
+def gusto(host: str, port: int, auto_approve: bool) -> None:
+    """The Gusto API emulator."""
+    _refuse_in_production()
+    from sandbox.gusto.server import serve
+
+    server, thread = serve(host, port, {"auto_approve": auto_approve})
+    click.echo(f"Gusto emulator on http://{host}:{server.server_port}")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True)
+def tally(host: str, port: int) -> None:
+    """The TallyPrime XML gateway emulator."""
+    _refuse_in_production()
+    from sandbox.tallyprime.server import serve
+
+    server, thread, bound = serve(host, port)
+    click.echo(f"TallyPrime emulator on http://{host}:{bound}")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
