@@ -4,14 +4,16 @@
 """
 from __future__ import annotations
 
-import os
-
 import click
+
+from sandbox import ProductionRefused, refuse_in_production
 
 
 def _refuse_in_production() -> None:
-    if os.environ.get("ML_CONNECTOR_ENV", "").strip().lower() == "production":
-        raise click.ClickException("emulators refuse to start when ML_CONNECTOR_ENV=production")
+    try:
+        refuse_in_production()
+    except ProductionRefused as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()

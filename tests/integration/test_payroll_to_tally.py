@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 import redis as redis_lib
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from connector_tasks.core.signatures import hmac_sha256_hex
 from connector_tasks.demo import DEMO_PAYROLL, GUSTO_CONN
 from connector_tasks.store.db import session_scope
-from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, SyncAttempt, SyncJob
+from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob
 from tests.harness import fresh_postgres_database, start_deployment
 
 pytestmark = pytest.mark.integration
@@ -136,3 +136,32 @@ def test_malformed_and_oversize_bodies_are_refused(deployment):
     r = requests.post(url, data=big, headers={"X-Gusto-Signature": hmac_sha256_hex(token, big)}, timeout=30)
     assert r.status_code == 413
     assert _count(deployment, InboundEvent) == before
+
+
+def test_tally_lineerror_parks_the_job_with_tallys_text_and_replay_posts_once(deployment):
+    from connector_tasks.operations import job_summaries, replay_job
+    from connector_tasks.store import repo
+
+    pid = deployment.gusto("POST", "/_sandbox/payrolls", json={"compensations": 2}).json()["payroll_uuid"]
+    with session_scope(deployment.settings.database_url) as s:
+        conn = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
+        repo.set_mapping(s, conn.id, "ledger", "net_pay", "Staff Salary Control", {"group": "No Such Group"})
+    deployment.gusto("POST", f"/_sandbox/payrolls/{pid}/process")
+    job = deployment.wait_for_job(pid)
+    assert job["status"] == "failed"
+    assert "No Such Group" in job["last_error"]  # Tally's own LINEERROR text, kept on the job
+    assert not [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
+    assert [j["id"] for j in job_summaries(status="failed")] == [job["id"]]
+    with session_scope(deployment.settings.database_url) as s:
+        conn = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
+        repo.set_mapping(s, conn.id, "ledger", "net_pay", "Staff Salary Control", {"group": "Current Liabilities"})
+    assert replay_job(job["id"])["replayed"] is True
+    replayed = deployment.wait_for_job(pid)
+    assert replayed["status"] == "done", replayed["last_error"]
+    posted = [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
+    assert len(posted) == 1 and any(l.startswith("Staff Salary Control: ") for l in posted[0]["lines"])
+    assert replay_job(job["id"]) == {"job": job["id"], "replayed": False, "reason": "already done",
+                                     "target_ref": replayed["target_ref"]}
+    assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]) == 1
+    with session_scope(deployment.settings.database_url) as s:
+        s.execute(delete(Mapping))
