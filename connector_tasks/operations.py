@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from config.celery import tally_queue
 from connector_tasks import runtime
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
@@ -25,9 +24,10 @@ def job_summaries(status: str | None = None, limit: int = 100) -> list[dict]:
 def replay_job(job_id: int) -> dict:
     """Re-run job ``job_id`` under its own idempotency key.
 
-    A job whose journal was built is posted again (the target is asked first, so a job that
-    already reached it posts nothing new); otherwise the source step runs again. A job that is
-    ``done`` is left alone. Returns ``{"job": id, "replayed": bool, "step": ...}``.
+    The source step runs again (so a corrected mapping or connection takes effect) and hands the
+    rebuilt entry to the target, which is asked first whether the key already exists: a job
+    that already reached the target posts nothing new. A ``done`` job is left alone.
+    Returns ``{"job": id, "replayed": bool, ...}``.
     """
     from connector_tasks.celery_app import app
 
@@ -37,13 +37,7 @@ def replay_job(job_id: int) -> dict:
             return {"job": job_id, "replayed": False, "reason": "no such job"}
         if job.status == repo.DONE:
             return {"job": job_id, "replayed": False, "reason": "already done", "target_ref": job.target_ref}
-        conn = s.get(Connection, job.connection_id)
-        payload = job.payload
-        target = (conn.settings or {}).get("target")
-        job.status = repo.POSTING if payload else repo.QUEUED
-        job.last_error = None
-    if payload and target:
-        app.send_task("tally.post_journal", args=[job_id, payload], queue=tally_queue(target))
-        return {"job": job_id, "replayed": True, "step": "post"}
-    app.send_task(f"{conn.system}.replay_job", args=[job_id])
-    return {"job": job_id, "replayed": True, "step": "prepare"}
+        system = s.get(Connection, job.connection_id).system
+        job.status = repo.QUEUED
+    app.send_task(f"{system}.replay_job", args=[job_id])
+    return {"job": job_id, "replayed": True}
