@@ -62,6 +62,12 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
     @property
+    def posting_lease(self) -> int:
+        """Seconds a job may stay ``posting`` without news before the sweeper re-sends it:
+        longer than a redelivery (visibility timeout) plus the longest retry countdown."""
+        return self.visibility_timeout + 600 + 60
+
+    @property
     def is_production(self) -> bool:
         return self.env == "production"
 

@@ -20,7 +20,7 @@ from connector_tasks.core.errors import ConnectorError, RateLimitedError
 from connector_tasks.core.retry import countdown
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
-from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob, utcnow
+from connector_tasks.store.models import Connection, InboundEvent, SyncAttempt, SyncJob, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +57,20 @@ def run_step(task, job_id: int, phase: str, fn) -> object:
     except ConnectorError as exc:
         retries = task.request.retries or 0
         will_retry = exc.retryable and retries < task.max_retries
+        delay = countdown(retries, exc.retry_after if isinstance(exc, RateLimitedError) else None)
         with session_scope(url) as s:
             job, attempt = s.get(SyncJob, job_id), s.get(SyncAttempt, attempt_id)
             repo.finish_attempt(attempt, "retry" if will_retry else "failed", error=describe(exc))
             if will_retry:
                 job.status = repo.QUEUED
                 job.last_error = describe(exc)
+                # the sweeper leaves it alone while the retry is due
+                job.lease_until = utcnow() + dt.timedelta(
+                    seconds=delay + runtime.settings().visibility_timeout)
             else:
                 repo.park(job, describe(exc))
         if will_retry:
-            after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-            raise task.retry(countdown=countdown(retries, after), exc=exc)
+            raise task.retry(countdown=delay, exc=exc)
         return None
     except Exception as exc:  # a bug, not a remote error: park, never loop
         with session_scope(url) as s:
@@ -80,6 +83,13 @@ def run_step(task, job_id: int, phase: str, fn) -> object:
     with session_scope(url) as s:
         repo.finish_attempt(s.get(SyncAttempt, attempt_id), "ok")
     return result
+
+
+def dispatch_to_target(app, job_id: int, payload: dict) -> None:
+    """Send job ``job_id``'s target step as the payload's ``dispatch`` names it
+    (``{"task": ..., "queue": ...}``), e.g. the Tally agent's queue."""
+    d = payload["dispatch"]
+    app.send_task(d["task"], args=[job_id, payload], queue=d["queue"])
 
 
 @shared_task(name="connector.record_post_result", acks_late=True)
@@ -118,27 +128,42 @@ def record_post_result(job_id: int, outcome: dict) -> None:
             repo.park(job, outcome.get("error") or "target refused the job")
         elif outcome["outcome"] == "retry" and job.status != repo.DONE:
             job.last_error = outcome.get("error")
+            repo.mark_posting(job, runtime.settings().posting_lease)
 
 
 @shared_task(name="connector.sweep")
 def sweep() -> dict:
-    """Re-enqueue inbound events never enqueued (broker was down) and report stuck jobs.
+    """Nothing lost: hand on again whatever stopped moving (run by beat every minute).
 
-    Returns counts: ``{"events_enqueued": n, "stuck_jobs": m}``.
+    * inbound events stored but never enqueued (broker down when they came) → enqueued;
+    * jobs ``queued``/``running`` past their lease (a lost message, a dead worker) → their
+      source step is replayed under the same key;
+    * jobs ``posting`` past their lease (no outcome from the target agent) → the stored entry is
+      sent to the target again, which asks the target first, so nothing posts twice.
+
+    Returns counts ``{"events": n, "replayed": n, "reposted": n}``.
     """
     from connector_tasks.celery_app import app
 
-    url = runtime.settings().database_url
-    cutoff = utcnow() - dt.timedelta(seconds=30)
-    enqueued = 0
-    with session_scope(url) as s:
-        events = s.scalars(select(InboundEvent).where(InboundEvent.status == "received",
-                                                      InboundEvent.received_at < cutoff)).all()
-        ids = [(e.id, e.system) for e in events]
-        stuck = s.scalars(select(SyncJob).where(SyncJob.status.in_([repo.RUNNING, repo.QUEUED]),
-                                                SyncJob.lease_until < utcnow())).all()
-        stuck_n = len(stuck)
-    for event_id, system in ids:
+    settings = runtime.settings()
+    now = utcnow()
+    with session_scope(settings.database_url) as s:
+        events = [(e.id, e.system) for e in s.scalars(select(InboundEvent).where(
+            InboundEvent.status == "received", InboundEvent.received_at < now - dt.timedelta(seconds=30)))]
+        stale = s.scalars(select(SyncJob).where(SyncJob.status.in_([repo.QUEUED, repo.RUNNING, repo.POSTING]),
+                                                SyncJob.lease_until < now)).all()
+        replay, repost = [], []
+        for job in stale:
+            if job.status == repo.POSTING and job.payload and job.payload.get("dispatch"):
+                repo.mark_posting(job, settings.posting_lease)
+                repost.append((job.id, job.payload))
+            else:
+                job.lease_until = now + dt.timedelta(seconds=settings.visibility_timeout)
+                replay.append((job.id, s.get(Connection, job.connection_id).system))
+    for event_id, system in events:
         app.send_task(f"{system}.handle_event", args=[event_id])
-        enqueued += 1
-    return {"events_enqueued": enqueued, "stuck_jobs": stuck_n}
+    for job_id, system in replay:
+        app.send_task(f"{system}.replay_job", args=[job_id])
+    for job_id, payload in repost:
+        dispatch_to_target(app, job_id, payload)
+    return {"events": len(events), "replayed": len(replay), "reposted": len(repost)}

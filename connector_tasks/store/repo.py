@@ -110,6 +110,13 @@ def finish_attempt(attempt: SyncAttempt, outcome: str, *, error: str | None = No
         attempt.detail = detail
 
 
+def mark_posting(job: SyncJob, lease_seconds: int) -> None:
+    """The job's entry is handed to the target; if no outcome comes back within
+    ``lease_seconds`` the sweeper hands it over again (the target dedupes by key)."""
+    job.status = POSTING
+    job.lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
+
+
 def park(job: SyncJob, error: str) -> None:
     """Park ``job`` as failed with ``error``: visible in ``jobs list --failed``, replayable."""
     job.status = FAILED

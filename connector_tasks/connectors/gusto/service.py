@@ -28,6 +28,7 @@ from connector_tasks.connectors.gusto.webhooks import (
 from connector_tasks.core.errors import AuthError, ConfigurationError, MappingError
 from connector_tasks.core.signatures import verify_hex_signature
 from connector_tasks.flows.mapping.payroll import PayrollMapping
+from connector_tasks.jobs import dispatch_to_target
 from connector_tasks.flows.payroll_to_journal import FLOW, build_journal, journal_key
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
@@ -245,10 +246,11 @@ def prepare_payroll_journal(job_id: int) -> dict:
                "ledgers": [m.to_dict() for m in mapping.ledger_masters(used)],
                "cost_centres": [list(c) for c in centres],
                "source_system": SYSTEM, "source_type": "payroll"}
+    payload["dispatch"] = {"task": "tally.post_journal", "queue": tally_queue(target.name)}
     with session_scope(url) as s:
         job = s.get(SyncJob, job_id)
         job.payload = payload
         job.warnings = list(entry.warnings)
-        job.status = repo.POSTING
-    app.send_task("tally.post_journal", args=[job_id, payload], queue=tally_queue(target.name))
+        repo.mark_posting(job, runtime.settings().posting_lease)
+    dispatch_to_target(app, job_id, payload)
     return payload

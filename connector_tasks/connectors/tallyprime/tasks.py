@@ -12,6 +12,7 @@ from celery import shared_task
 from connector_tasks import runtime
 from connector_tasks.connectors.tallyprime.client import TallyClient
 from connector_tasks.core.errors import ConnectorError
+from connector_tasks.core.locks import leased_lock
 from connector_tasks.core.retry import countdown
 from connector_tasks.domain.model import JournalEntry, LedgerMaster
 from connector_tasks.jobs import describe
@@ -43,16 +44,20 @@ def post_journal(self, job_id: int, payload: dict) -> None:
             "target_system": "tallyprime", "target_type": "voucher"}
     try:
         entry = JournalEntry.from_dict(payload["entry"])
-        client = TallyClient(runtime.settings().tally_url, payload["company"])
-        existing = client.find_journal(entry.key)
-        if existing:
-            _report(job_id, {**base, "outcome": "ok", "target_id": existing,
-                             "detail": {"already_in_tally": True, "remote_id": entry.key}})
-            return
-        ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
-        centres = [tuple(c) for c in payload.get("cost_centres", [])]
-        created = client.ensure_ledgers(ledgers, centres)
-        voucher_id = client.post_journal(entry)
+        url = runtime.settings().tally_url
+        client = TallyClient(url, payload["company"])
+        # One request in flight per Tally instance, even with two agents on one queue; and the
+        # look-up, the masters and the import happen under one hold, so no one posts between.
+        with leased_lock(runtime.redis_client(), f"lock:tally:{url}", system="tallyprime"):
+            existing = client.find_journal(entry.key)
+            if existing:
+                _report(job_id, {**base, "outcome": "ok", "target_id": existing,
+                                 "detail": {"already_in_tally": True, "remote_id": entry.key}})
+                return
+            ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
+            centres = [tuple(c) for c in payload.get("cost_centres", [])]
+            created = client.ensure_ledgers(ledgers, centres)
+            voucher_id = client.post_journal(entry)
         _report(job_id, {**base, "outcome": "ok", "target_id": voucher_id,
                          "detail": {"remote_id": entry.key, "masters_created": created}})
     except ConnectorError as exc:
