@@ -157,6 +157,19 @@ def audit(source_id: str) -> None:
         click.echo(json.dumps(repo.audit_trail(session, source_id), indent=2))
 
 
+@main.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored credential under the newest key of FERNET_KEYS.
+
+    Put the new key first in FERNET_KEYS (keep the old ones after it), run this, then drop
+    the old keys.
+    """
+    from connector_tasks.operations import rotate_credentials
+
+    n = rotate_credentials()
+    click.echo(f"re-encrypted the credentials of {n} connection(s) under the newest key")
+
+
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True)

@@ -41,3 +41,16 @@ def replay_job(job_id: int) -> dict:
         job.status = repo.QUEUED
     app.send_task(f"{system}.replay_job", args=[job_id])
     return {"job": job_id, "replayed": True}
+
+
+def rotate_credentials() -> int:
+    """Re-encrypt every connection's credentials under the newest Fernet key (MultiFernet
+    rotation) in one transaction; returns how many were re-encrypted. Raises
+    ConfigurationError when a stored secret opens with none of the configured keys."""
+    vault = runtime.vault()
+    count = 0
+    with session_scope(runtime.settings().database_url) as s:
+        for conn in s.scalars(select(Connection).where(Connection.credentials.is_not(None))):
+            conn.credentials = vault.rotate(conn.credentials)
+            count += 1
+    return count

@@ -46,5 +46,10 @@ class Vault:
             raise ConfigurationError("stored credentials cannot be decrypted with FERNET_KEYS") from exc
 
     def rotate(self, token: str) -> str:
-        """Re-encrypt ``token`` under the newest key."""
-        return self._fernet.rotate(token.encode()).decode()
+        """Re-encrypt ``token`` under the newest key. Raises :class:`ConfigurationError` when
+        no configured key opens it."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ConfigurationError("a stored secret cannot be decrypted with FERNET_KEYS; "
+                                     "keep the old key in the list while rotating") from exc
