@@ -21,6 +21,8 @@ MAX_WEBHOOK_BYTES          request bodies above this answer 413 (1 MiB)
 TASK_TIME_LIMIT            hard limit of one task, seconds (240)
 VISIBILITY_TIMEOUT         broker redelivery of unacked tasks, seconds (300 > time limit)
 LOG_LEVEL                  ``INFO``
+TALLY_TIMEOUT              seconds the agent waits for one TallyPrime reply (60)
+RETRY_BASE_SECONDS         first Celery retry countdown, doubled each try (5)
 =========================  ==========================================================
 
 In production a missing secret is a :class:`ConfigurationError` naming the variable.
@@ -59,6 +61,8 @@ class Settings:
     task_time_limit: int = 240
     visibility_timeout: int = 300
     log_level: str = "INFO"
+    tally_timeout: int = 60
+    retry_base: float = 5.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -106,6 +110,8 @@ class Settings:
             task_time_limit=_int(env, "TASK_TIME_LIMIT", 240),
             visibility_timeout=_int(env, "VISIBILITY_TIMEOUT", 300),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            tally_timeout=_int(env, "TALLY_TIMEOUT", 60),
+            retry_base=_float(env, "RETRY_BASE_SECONDS", 5.0),
         )
         if settings.visibility_timeout <= settings.task_time_limit:
             raise ConfigurationError("VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT "
@@ -132,6 +138,19 @@ def _local_key(instance: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def _float(env: Mapping[str, str], var: str, default: float) -> float:
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{var} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{var} must be positive, got {value}")
+    return value
 
 
 def _int(env: Mapping[str, str], var: str, default: int) -> int:
@@ -184,6 +203,8 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
         "TASK_TIME_LIMIT": str(settings.task_time_limit),
         "VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
         "LOG_LEVEL": settings.log_level,
+        "TALLY_TIMEOUT": str(settings.tally_timeout),
+        "RETRY_BASE_SECONDS": str(settings.retry_base),
     })
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url

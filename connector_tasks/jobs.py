@@ -57,7 +57,8 @@ def run_step(task, job_id: int, phase: str, fn) -> object:
     except ConnectorError as exc:
         retries = task.request.retries or 0
         will_retry = exc.retryable and retries < task.max_retries
-        delay = countdown(retries, exc.retry_after if isinstance(exc, RateLimitedError) else None)
+        delay = countdown(retries, exc.retry_after if isinstance(exc, RateLimitedError) else None,
+                          base=runtime.settings().retry_base)
         with session_scope(url) as s:
             job, attempt = s.get(SyncJob, job_id), s.get(SyncAttempt, attempt_id)
             repo.finish_attempt(attempt, "retry" if will_retry else "failed", error=describe(exc))

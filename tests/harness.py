@@ -86,7 +86,7 @@ class Deployment:
 
 
 def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_config: dict | None = None,
-                     tally_config: dict | None = None) -> Deployment:
+                     tally_config: dict | None = None, overrides: dict | None = None) -> Deployment:
     """Start everything the main job needs, connect the Gusto company (OAuth) and register
     the webhook (handshake). The test process itself is configured with the same settings."""
     from sandbox.gusto.server import serve as serve_gusto
@@ -101,7 +101,8 @@ def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_c
     web_url = f"http://127.0.0.1:{web_port}"
     settings = Settings.from_env({"INSTANCE_PATH": str(folder), "ML_CONNECTOR_ENV": "test"}).with_overrides(
         database_url=database_url, redis_url=redis_url, public_base_url=web_url, gusto_base_url=gusto_url,
-        gusto_client_id="demo-client-id", gusto_client_secret="demo-client-secret", tally_url=tally_url)
+        gusto_client_id="demo-client-id", gusto_client_secret="demo-client-secret", tally_url=tally_url,
+        **(overrides or {}))
     set_settings(settings)
     setup_connections(settings, gusto_url)
     services = Services(settings, folder / "logs")

@@ -275,6 +275,8 @@ class TallyEmulator:
             if "hang_seconds" in spec:
                 self.faults["hang_seconds"] = float(spec["hang_seconds"])
                 self.faults["hang_count"] = int(spec.get("count", 1))
+            if spec.get("hang_after_import"):
+                self.faults["hang_after_import"] = float(spec["hang_after_import"])
             if spec.get("reply_bomb"):
                 self.faults["reply_bomb"] = True
             if spec.get("unload_company"):
@@ -286,6 +288,7 @@ class TallyEmulator:
     # ---------------------------------------------------------------- XML entry point
     def handle(self, raw: bytes, content_type: str | None) -> tuple[bytes, str]:
         """Process one XML request under the request lock; returns (body, content type)."""
+        hang_after = 0.0
         with self.data_lock:
             self.arrived += 1
             self.max_arrived = max(self.max_arrived, self.arrived)
@@ -311,12 +314,19 @@ class TallyEmulator:
                         if self.faults["reply_bomb"]:
                             self.faults["reply_bomb"] = False
                             reply = BOMB
+                        hang_after = 0.0
+                        if self.faults.get("hang_after_import") and "<VOUCHER" in text \
+                                and "<IMPORTRESULT>" in reply and "<CREATED>0</CREATED>" not in reply:
+                            hang_after = self.faults.pop("hang_after_import")
                 finally:
                     with self.data_lock:
                         self.in_flight -= 1
         finally:
             with self.data_lock:
                 self.arrived -= 1
+        if hang_after:
+            # The import is done (Tally accepted it); only the reply is late. Sandbox fault.
+            time.sleep(hang_after)
         if encoding == "utf-16":
             return b"\xff\xfe" + reply.encode("utf-16-le"), "text/xml; charset=utf-16"
         return reply.encode("utf-8"), "text/xml; charset=utf-8"
@@ -739,7 +749,9 @@ def create_app(config: dict | None = None) -> Flask:
     XML connection without an answer (the client sees a broken connection, as close to
     "connection refused" as a running server can get — ASSUMPTION); ``hang_seconds`` sleeps,
     holding the request lock, before answering the next ``count`` (default 1) XML requests;
-    ``reply_bomb`` makes the next XML reply a billion-laughs document.
+    ``reply_bomb`` makes the next XML reply a billion-laughs document;
+    ``hang_after_import`` (seconds) lets the next voucher import that creates something
+    complete, then delays only its reply (a crash "after Tally accepted").
     """
     app = Flask("sandbox.tallyprime")
     emulator = TallyEmulator(config)

@@ -20,12 +20,14 @@ from sqlalchemy import select
 from config.celery import tally_queue
 from connector_tasks import runtime
 from connector_tasks.connectors.gusto.adapter import GustoPayrollSource
+from connector_tasks.connectors.gusto.budget import GUSTO_BUDGET
 from connector_tasks.connectors.gusto.client import GustoClient
 from connector_tasks.connectors.gusto.tokens import DbTokenStore
 from connector_tasks.connectors.gusto.webhooks import (
     SIGNATURE_HEADER, SYSTEM, handshake_token, parse_body, parse_event,
 )
 from connector_tasks.core.errors import AuthError, ConfigurationError, MappingError
+from connector_tasks.core.rate_limit import RateBudget
 from connector_tasks.core.signatures import verify_hex_signature
 from connector_tasks.flows.mapping.payroll import PayrollMapping
 from connector_tasks.jobs import dispatch_to_target
@@ -49,11 +51,22 @@ class WebhookReply:
 
 
 def gusto_client(conn: Connection) -> GustoClient:
-    """A client for connection ``conn`` (its base URL override, the app's OAuth client)."""
+    """A client for connection ``conn`` (its base URL override, the app's OAuth client).
+
+    Every ``/v1`` call first draws from the global Gusto budget of this connection's OAuth
+    grant in Redis (§1.3: 200 per rolling 60 s per grant; 196 kept after the margin), waiting
+    up to 5 s for a slot, else raising RateLimitedError with ``retry_after`` so the task
+    re-queues itself; a 429's ``Retry-After`` blocks the grant's budget for that long.
+    """
     s = runtime.settings()
     base = (conn.settings or {}).get("base_url") or s.gusto_base_url
+    # One connection = one OAuth authorization = one grant (its name is stable; the company
+    # uuid is unknown until the grant exists).
+    budget = RateBudget(runtime.redis_client(), GUSTO_BUDGET, account=conn.name or conn.account)
     return GustoClient(base, s.gusto_client_id, s.gusto_client_secret, DbTokenStore(conn.id),
-                       api_version=s.gusto_api_version)
+                       api_version=s.gusto_api_version,
+                       before_request=lambda: budget.acquire(max_wait=5.0),
+                       on_rate_limited=budget.penalize)
 
 
 def _gusto_connection(session, name: str) -> Connection | None:

@@ -44,8 +44,9 @@ def post_journal(self, job_id: int, payload: dict) -> None:
             "target_system": "tallyprime", "target_type": "voucher"}
     try:
         entry = JournalEntry.from_dict(payload["entry"])
-        url = runtime.settings().tally_url
-        client = TallyClient(url, payload["company"])
+        settings = runtime.settings()
+        url = settings.tally_url
+        client = TallyClient(url, payload["company"], timeout=(5, settings.tally_timeout))
         # One request in flight per Tally instance, even with two agents on one queue; and the
         # look-up, the masters and the import happen under one hold, so no one posts between.
         with leased_lock(runtime.redis_client(), f"lock:tally:{url}", system="tallyprime"):
@@ -64,7 +65,8 @@ def post_journal(self, job_id: int, payload: dict) -> None:
         retries = self.request.retries or 0
         if exc.retryable and retries < self.max_retries:
             _report(job_id, {**base, "outcome": "retry", "error": describe(exc)})
-            raise self.retry(countdown=countdown(retries, getattr(exc, "retry_after", None)), exc=exc)
+            raise self.retry(countdown=countdown(retries, getattr(exc, "retry_after", None),
+                                                base=runtime.settings().retry_base), exc=exc)
         _report(job_id, {**base, "outcome": "failed", "error": describe(exc),
                          "detail": {"lines": list(getattr(exc, "lines", []) or [])}})
     except Exception as exc:  # a bug or a malformed payload: park it, never lose it silently
