@@ -37,6 +37,10 @@ def celery_config(settings: Settings) -> dict:
         "broker_url": settings.redis_url,
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
+        # Publishing gives up within about a second when the broker is down: a webhook is
+        # already committed by then and the sweeper enqueues it later.
+        "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.3,
+                                      "interval_max": 0.5},
         "result_backend": None,
         "task_ignore_result": True,
         "task_acks_late": True,

@@ -84,6 +84,19 @@ class Services:
         self.start("tally-worker", [sys.executable, "-m", "tally_worker.cli", "run",
                                     "--connection", connection])
 
+    def kill(self, name: str) -> None:
+        """SIGKILL process ``name`` and its children (its whole session), as a crash would."""
+        import os
+        import signal
+
+        for entry in [e for e in self.procs if e[0] == name]:
+            try:
+                os.killpg(entry[1].pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            entry[1].wait(timeout=10)
+            self.procs.remove(entry)
+
     def stop(self) -> None:
         """Terminate every process (SIGTERM, then SIGKILL after 10 s)."""
         for _name, proc in reversed(self.procs):

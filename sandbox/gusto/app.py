@@ -978,7 +978,8 @@ def create_app(config: dict | None = None) -> Flask:
     def sb_payroll_create():
         """Sandbox: a synthetic payroll cloned from the example with ``compensations`` entries
         (``{"compensations": N, "processed": true, "start_date", "end_date", "check_date",
-        "off_cycle", "company_uuid"}``); totals are the example's (not re-added)."""
+        "off_cycle", "company_uuid", "totals": {key: amount}}``); totals are the example's (not
+        re-added) with the given keys replaced."""
         body = request.get_json(force=True) or {}
         base = load_example_payroll()
         pid = str(uuid.uuid4())
@@ -995,6 +996,8 @@ def create_app(config: dict | None = None) -> Flask:
                      "company_uuid": body.get("company_uuid") or COMPANY_UUID,
                      "check_date": body.get("check_date") or base["check_date"],
                      "processed_date": base["processed_date"] if processed else None})
+        if isinstance(body.get("totals"), dict):  # tests: totals that do not reconcile, etc.
+            base["totals"] = dict(base["totals"], **{k: str(v) for k, v in body["totals"].items()})
         base["pay_period"] = dict(base["pay_period"],
                                   start_date=body.get("start_date") or base["pay_period"]["start_date"],
                                   end_date=body.get("end_date") or base["pay_period"]["end_date"])

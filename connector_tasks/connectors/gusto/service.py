@@ -27,6 +27,7 @@ from connector_tasks.connectors.gusto.webhooks import (
     SIGNATURE_HEADER, SYSTEM, handshake_token, parse_body, parse_event,
 )
 from connector_tasks.core.errors import AuthError, ConfigurationError, MappingError
+from connector_tasks.core.retry import call_with_retries
 from connector_tasks.core.rate_limit import RateBudget
 from connector_tasks.core.signatures import verify_hex_signature
 from connector_tasks.flows.mapping.payroll import PayrollMapping
@@ -249,8 +250,10 @@ def prepare_payroll_journal(job_id: int) -> dict:
     if not company_uuid:
         raise ConfigurationError(f"connection {conn.name!r} is not connected to a Gusto company")
     source = GustoPayrollSource(client, company_uuid)
-    run = source.get_payroll(source_id)
-    employees = source.list_employees()
+    # Short in-call retries for transient errors (429 honouring Retry-After, 5xx, timeouts);
+    # longer waits are the task's Celery retries.
+    run = call_with_retries(lambda: source.get_payroll(source_id))
+    employees = call_with_retries(source.list_employees)
     mapping = PayrollMapping.from_overrides(overrides, category)
     entry = build_journal(run, mapping, employees, source=SYSTEM, source_label="Gusto")
     used = {line.ledger for line in entry.lines}
