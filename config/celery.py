@@ -48,7 +48,8 @@ def celery_config(settings: Settings) -> dict:
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
         "task_time_limit": settings.task_time_limit,
-        "task_soft_time_limit": max(1, settings.task_time_limit - 30),
+        # the soft limit leaves a task a tenth of its time (at most 30 s) to report and retry
+        "task_soft_time_limit": settings.task_time_limit - min(30, max(1, settings.task_time_limit // 10)),
         "task_default_queue": DEFAULT_QUEUE,
         "task_queues": [Queue(DEFAULT_QUEUE), Queue(GUSTO_QUEUE)],
         "task_create_missing_queues": True,

@@ -13,6 +13,7 @@ import logging
 import traceback
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 
 from connector_tasks import runtime
@@ -54,9 +55,10 @@ def run_step(task, job_id: int, phase: str, fn) -> object:
         attempt_id = attempt.id
     try:
         result = fn(job_id)
-    except ConnectorError as exc:
+    except (ConnectorError, SoftTimeLimitExceeded) as exc:
         retries = task.request.retries or 0
-        will_retry = exc.retryable and retries < task.max_retries
+        retryable = exc.retryable if isinstance(exc, ConnectorError) else True
+        will_retry = retryable and retries < task.max_retries
         delay = countdown(retries, exc.retry_after if isinstance(exc, RateLimitedError) else None,
                           base=runtime.settings().retry_base)
         with session_scope(url) as s:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from connector_tasks import runtime
 from connector_tasks.connectors.tallyprime.client import TallyClient
@@ -61,9 +62,12 @@ def post_journal(self, job_id: int, payload: dict) -> None:
             voucher_id = client.post_journal(entry)
         _report(job_id, {**base, "outcome": "ok", "target_id": voucher_id,
                          "detail": {"remote_id": entry.key, "masters_created": created}})
-    except ConnectorError as exc:
+    except (ConnectorError, SoftTimeLimitExceeded) as exc:
+        # A soft time limit means Tally was slow: nothing known about the effect, so retry
+        # (the look-up by REMOTEID comes first next time).
+        retryable = exc.retryable if isinstance(exc, ConnectorError) else True
         retries = self.request.retries or 0
-        if exc.retryable and retries < self.max_retries:
+        if retryable and retries < self.max_retries:
             _report(job_id, {**base, "outcome": "retry", "error": describe(exc)})
             raise self.retry(countdown=countdown(retries, getattr(exc, "retry_after", None),
                                                 base=runtime.settings().retry_base), exc=exc)

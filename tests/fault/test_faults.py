@@ -1,0 +1,257 @@
+"""Delivery guarantees under faults, with real processes: every scenario ends with each payroll
+posted exactly once (or parked with a clear reason), every event accounted for.
+
+The deployment runs with short clocks so crashes resolve in seconds: a 15 s visibility
+timeout (hard task limit 12 s), a 3 s Tally read timeout and a 0.5 s first retry countdown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from sqlalchemy import select, update
+
+from config.settings import child_environment
+from connector_tasks.demo import GUSTO_CONN, TALLY_CONN
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
+
+pytestmark = pytest.mark.integration
+
+OVERRIDES = {"visibility_timeout": 15, "task_time_limit": 12, "tally_timeout": 3, "retry_base": 0.5}
+
+
+@pytest.fixture(scope="module")
+def dep(tmp_path_factory, redis_server):
+    from tests.harness import start_deployment
+
+    folder = tmp_path_factory.mktemp("faults")
+    d = start_deployment(folder, redis_server.url, f"sqlite:///{folder / 'store.db'}", overrides=OVERRIDES)
+    yield d
+    d.stop()
+
+
+def new_payroll(dep, **totals) -> str:
+    body = {"compensations": 2}
+    if totals:
+        body["totals"] = totals
+    r = dep.gusto("POST", "/_sandbox/payrolls", json=body)
+    assert r.status_code == 201
+    return r.json()["payroll_uuid"]
+
+
+def process(dep, pid: str) -> dict:
+    r = dep.gusto("POST", f"/_sandbox/payrolls/{pid}/process")
+    assert r.status_code == 200
+    return r.json()["event"]
+
+
+def vouchers_for(dep, pid: str) -> list[dict]:
+    return [v for v in dep.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
+
+
+def tally_faults(dep, **spec) -> None:
+    requests.post(f"{dep.tally_url}/_sandbox/faults", json=spec, timeout=10).raise_for_status()
+
+
+def attempts(dep, pid: str) -> list[tuple[str, str]]:
+    with session_scope(dep.settings.database_url) as s:
+        job = s.scalar(select(SyncJob).where(SyncJob.source_id == pid))
+        if job is None:
+            return []
+        return [(a.phase, a.outcome) for a in s.scalars(select(SyncAttempt).where(SyncAttempt.job_id == job.id)
+                                                        .order_by(SyncAttempt.id))]
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def assert_posted_once(dep, pid: str, timeout: float = 60.0) -> dict:
+    job = dep.wait_for_job(pid, timeout=timeout)
+    assert job["status"] == "done", job["last_error"]
+    assert len(vouchers_for(dep, pid)) == 1
+    return job
+
+
+def test_agent_killed_before_tally_accepted_posts_once_after_restart(dep):
+    tally_faults(dep, hang_seconds=6, count=1)  # the agent's first request hangs
+    pid = new_payroll(dep)
+    process(dep, pid)
+    wait_until(lambda: dep.tally_state()["max_in_flight"] >= 1 and ("prepare", "ok") in attempts(dep, pid),
+               what="the agent to be talking to Tally")
+    time.sleep(1.0)
+    dep.services.kill("tally-worker")  # SIGKILL the whole agent, pool and parent
+    assert vouchers_for(dep, pid) == []
+    dep.services.start_tally_worker(TALLY_CONN)
+    assert_posted_once(dep, pid)  # the unacked task came back after the visibility timeout
+
+
+def test_agent_killed_after_tally_accepted_does_not_post_twice(dep):
+    tally_faults(dep, hang_after_import=8)  # the voucher is created, only the reply is late
+    pid = new_payroll(dep)
+    process(dep, pid)
+    wait_until(lambda: vouchers_for(dep, pid), timeout=30, what="Tally to accept the voucher")
+    dep.services.kill("tally-worker")
+    dep.services.start_tally_worker(TALLY_CONN)
+    assert_posted_once(dep, pid)
+    with session_scope(dep.settings.database_url) as s:
+        job = s.scalar(select(SyncJob).where(SyncJob.source_id == pid))
+        details = [a.detail for a in s.scalars(select(SyncAttempt).where(SyncAttempt.job_id == job.id,
+                                                                         SyncAttempt.phase == "post"))]
+    assert any(d and d.get("already_in_tally") for d in details)  # found by REMOTEID, not re-posted
+
+
+def test_tally_down_then_back(dep):
+    tally_faults(dep, down=True)
+    pid = new_payroll(dep)
+    process(dep, pid)
+    wait_until(lambda: ("post", "retry") in attempts(dep, pid), what="a retried post")
+    assert vouchers_for(dep, pid) == []
+    tally_faults(dep, down=False)
+    assert_posted_once(dep, pid)
+
+
+def test_company_not_loaded_then_loaded(dep):
+    from connector_tasks.demo import DEMO_COMPANY_NAME
+
+    tally_faults(dep, unload_company=DEMO_COMPANY_NAME)
+    pid = new_payroll(dep)
+    process(dep, pid)
+    wait_until(lambda: ("post", "retry") in attempts(dep, pid), what="a retried post")
+    with session_scope(dep.settings.database_url) as s:
+        job = s.scalar(select(SyncJob).where(SyncJob.source_id == pid))
+        assert "not loaded" in (job.last_error or "")
+    tally_faults(dep, load_company=DEMO_COMPANY_NAME)
+    assert_posted_once(dep, pid)
+
+
+def test_reply_hanging_past_the_timeout_is_retried_and_posts_once(dep):
+    tally_faults(dep, hang_seconds=5, count=1)  # longer than the 3 s read timeout
+    pid = new_payroll(dep)
+    process(dep, pid)
+    assert_posted_once(dep, pid)
+    assert ("post", "retry") in attempts(dep, pid)
+
+
+def test_gusto_429_storm_and_5xx_burst(dep):
+    dep.gusto("POST", "/_sandbox/faults", json={"status": 429, "count": 4, "retry_after": 1})
+    dep.gusto("POST", "/_sandbox/faults", json={"status": 503, "count": 3})
+    pid = new_payroll(dep)
+    process(dep, pid)
+    assert_posted_once(dep, pid)
+
+
+def test_same_webhook_20_times_concurrently(dep):
+    pid = new_payroll(dep)
+    event = process(dep, pid)
+    assert_posted_once(dep, pid)
+    r = dep.gusto("POST", f"/_sandbox/deliveries/redeliver/{event['uuid']}", params={"times": 20, "concurrent": 1})
+    assert r.json()["deliveries"] == 20
+    with session_scope(dep.settings.database_url) as s:
+        rows = s.scalars(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"])).all()
+    assert len(rows) == 1 and rows[0].deliveries == 21
+    time.sleep(1.0)
+    assert len(vouchers_for(dep, pid)) == 1
+
+
+def test_xml_bomb_in_a_tally_reply_parks_the_job_then_replay_posts_once(dep):
+    from connector_tasks.operations import replay_job
+
+    tally_faults(dep, reply_bomb=True)
+    pid = new_payroll(dep)
+    process(dep, pid)
+    job = dep.wait_for_job(pid)
+    assert job["status"] == "failed" and "entity declarations are not allowed" in job["last_error"]
+    assert vouchers_for(dep, pid) == []
+    replay_job(job["id"])
+    assert_posted_once(dep, pid)
+
+
+def test_totals_that_do_not_reconcile_are_parked_before_anything_reaches_tally(dep):
+    requests_before = dep.tally_state()["request_count"]
+    pid = new_payroll(dep, net_pay="81752.00")
+    process(dep, pid)
+    job = dep.wait_for_job(pid)
+    assert job["status"] == "failed"
+    assert "MappingError" in job["last_error"] and "difference 0.94" in job["last_error"]
+    assert dep.tally_state()["request_count"] == requests_before  # nothing half-written
+    assert attempts(dep, pid) == [("prepare", "failed")]  # permanent: not retried in a storm
+
+
+def test_broker_down_when_the_webhook_arrives_then_redis_restarts(dep, redis_server):
+    from connector_tasks.jobs import sweep
+
+    pid = new_payroll(dep)
+    redis_server.stop()
+    try:
+        event = process(dep, pid)
+        row = wait_until(lambda: _event_row(dep, event["uuid"]), timeout=30, what="the stored event")
+        assert row.status == "received"  # committed and acknowledged, not enqueued
+    finally:
+        redis_server.start()
+    with session_scope(dep.settings.database_url) as s:  # age it past the sweeper's grace period
+        s.execute(update(InboundEvent).where(InboundEvent.event_uuid == event["uuid"])
+                  .values(received_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)))
+    assert sweep()["events"] >= 1
+    assert_posted_once(dep, pid, timeout=90)
+
+
+def _event_row(dep, event_uuid):
+    with session_scope(dep.settings.database_url) as s:
+        return s.scalar(select(InboundEvent).where(InboundEvent.event_uuid == event_uuid))
+
+
+REFRESH_SCRIPT = """
+import json, sys
+from connector_tasks import runtime
+from connector_tasks.connectors.gusto.service import gusto_client
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+with session_scope(runtime.settings().database_url) as s:
+    conn = repo.get_connection(s, sys.argv[1])
+client = gusto_client(conn)
+print(json.dumps({"employees": len(client.list_employees(conn.account))}))
+"""
+
+
+def test_two_workers_refreshing_the_same_grant_at_once(dep):
+    dep.gusto("POST", "/_sandbox/clock", json={"advance": 7300})  # the access token has expired
+    env = child_environment(dep.settings)
+    procs = [subprocess.Popen([sys.executable, "-c", REFRESH_SCRIPT, GUSTO_CONN], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+        assert json.loads(out.strip().splitlines()[-1])["employees"] >= 3
+    refreshes = [r for r in requests.get(f"{dep.gusto_url}/_sandbox/requests", timeout=10).json()
+                 if r.get("path") == "/oauth/token" and (r.get("json") or {}).get("grant_type") == "refresh_token"]
+    assert len(refreshes) == 1  # single-flight: the second worker re-read the saved tokens
+
+
+def test_no_secret_appears_in_any_log_line(dep):
+    from connector_tasks import runtime
+    from connector_tasks.store import repo
+
+    with session_scope(dep.settings.database_url) as s:
+        creds = repo.read_credentials(repo.get_connection(s, GUSTO_CONN), runtime.vault())
+    secrets = [creds["oauth"]["access_token"], creds["oauth"]["refresh_token"],
+               creds["webhook_verification_token"], dep.settings.gusto_client_secret,
+               *dep.settings.fernet_keys]
+    logs = list((dep.settings.instance_path / "logs").glob("*.log"))
+    assert logs
+    for path in logs:
+        text = path.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a secret appears in {path.name}"
