@@ -70,6 +70,10 @@ class Budget:
     ``margin``: the fraction of each limit kept back (0 <= margin < 1), because the vendor
     measures time a few ms apart from our admission; each effective limit is
     ``floor(limit * (1 - margin))``, at least 1 (200/60 s at 0.02 -> 196/60 s; 60/1 s -> 58/1 s).
+    ``guard``: seconds added to every window when enforcing (default 0). The count margin does
+    not cover a burst at a window's edge whose requests reach the vendor with different delays
+    (bench/README.md: up to 204 in a 200-window from a 196 budget); a guard at least as long as
+    the spread of those delays does, at the cost of ``guard / window`` of the throughput.
 
     Raises ``ValueError`` on an empty or malformed rate list, or on rates PyrateLimiter refuses
     after redundant ones are dropped (see :meth:`pyrate_rates`).
@@ -78,6 +82,7 @@ class Budget:
     name: str
     rates: tuple[tuple[int, float], ...]
     margin: float = DEFAULT_MARGIN
+    guard: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
@@ -91,6 +96,8 @@ class Budget:
                                  "limit >= 1 and a window > 0 seconds")
         if not 0.0 <= self.margin < 1.0:
             raise ValueError(f"budget {self.name!r}: margin must be in [0, 1) (got {self.margin})")
+        if not 0.0 <= self.guard < math.inf:
+            raise ValueError(f"budget {self.name!r}: guard must be >= 0 seconds (got {self.guard})")
         object.__setattr__(self, "rates", rates)
         self.pyrate_rates()  # validate now, not at the first call
 
@@ -103,12 +110,13 @@ class Budget:
         return tuple(out)
 
     def pyrate_rates(self) -> list[Rate]:
-        """The effective rates as PyrateLimiter ``Rate`` objects (interval in ms), with rates that
-        another rate already implies dropped; raises ``ValueError`` when the rest is not a list
-        PyrateLimiter accepts (longer windows must allow more calls at a lower density)."""
+        """The effective rates as PyrateLimiter ``Rate`` objects (interval in ms, guard
+        included), with rates that another rate already implies dropped; raises ``ValueError``
+        when the rest is not a list PyrateLimiter accepts (longer windows must allow more calls
+        at a lower density)."""
         by_window: dict[int, int] = {}
         for limit, window in self.effective_rates():
-            ms = max(1, round(window * 1000))
+            ms = max(1, round((window + self.guard) * 1000))
             by_window[ms] = min(limit, by_window.get(ms, limit))
         kept = sorted(by_window.items())
         changed = True
@@ -148,16 +156,17 @@ def budget_from_settings(name: str, spec: Mapping[str, Any]) -> Budget:
     customer's license or sizing (Acumatica, IFS).
 
     ``spec`` keys: ``per_second``, ``per_minute``, ``per_hour``, ``per_day`` (integer limits),
-    ``rates`` (a list of ``[limit, window_seconds]``), ``margin`` (fraction, default 0.02).
+    ``rates`` (a list of ``[limit, window_seconds]``), ``margin`` (fraction, default 0.02),
+    ``guard`` (seconds added to each window, default 0).
     Example: ``{"per_minute": 100, "per_second": 5}`` -> rates ``((5, 1.0), (100, 60.0))``.
     Raises :class:`ConfigurationError` naming the bad key or value.
     """
     if not isinstance(spec, Mapping):
         raise ConfigurationError(f"rate budget for {name!r} must be a mapping (got {type(spec).__name__})")
-    unknown = set(spec) - set(SETTINGS_WINDOWS) - {"rates", "margin"}
+    unknown = set(spec) - set(SETTINGS_WINDOWS) - {"rates", "margin", "guard"}
     if unknown:
         raise ConfigurationError(f"rate budget for {name!r}: unknown key(s) {sorted(unknown)}; use "
-                                 f"{sorted(SETTINGS_WINDOWS)}, 'rates' or 'margin'")
+                                 f"{sorted(SETTINGS_WINDOWS)}, 'rates', 'margin' or 'guard'")
     rates: list[tuple[int, float]] = []
     try:
         for key, window in SETTINGS_WINDOWS.items():
@@ -167,7 +176,8 @@ def budget_from_settings(name: str, spec: Mapping[str, Any]) -> Budget:
             limit, window = entry
             rates.append((_as_limit(limit, "rates"), float(window)))
         margin = float(spec.get("margin", DEFAULT_MARGIN))
-        return Budget(name, tuple(rates), margin=margin)
+        guard = float(spec.get("guard", 0.0))
+        return Budget(name, tuple(rates), margin=margin, guard=guard)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"rate budget for {name!r} is invalid: {exc}") from exc
 
@@ -187,6 +197,12 @@ class RateBudget:
     Redis keys: ``ratelimit:<name>:<account>`` (sorted set of admissions, expires after the
     longest window when idle) and ``ratelimit:block:<name>:<account>`` (a vendor-imposed pause).
     Thread-safe; cheap to build (nothing touches Redis before the first call).
+
+    Precision: PyrateLimiter's script takes the timestamp from the caller (here Redis ``TIME``,
+    read one round trip earlier), so a process delayed between the two can slip one admission
+    past the effective limit at a window's edge; the margin must cover that many calls (Gusto:
+    4 of 200). Delays between admission and the request reaching the vendor are covered by
+    ``Budget.guard``, not by the margin.
     """
 
     def __init__(self, redis_client: redis_lib.Redis, budget: Budget, account: str):

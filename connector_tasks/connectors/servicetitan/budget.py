@@ -13,7 +13,7 @@ import hashlib
 from connector_tasks.core.rate_limit import Budget
 
 #: 60 requests per second per (app key, tenant), 2 % margin -> 58 per second effective.
-SERVICETITAN_BUDGET = Budget("servicetitan", ((60, 1.0),), margin=0.02)
+SERVICETITAN_BUDGET = Budget("servicetitan", ((60, 1.0),), margin=0.02, guard=0.05)
 
 
 def servicetitan_account(app_key: str, tenant: int | str) -> str:
