@@ -255,3 +255,47 @@ def test_no_secret_appears_in_any_log_line(dep):
         text = path.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, f"a secret appears in {path.name}"
+
+
+HAMMER_SCRIPT = """
+import json, sys, time
+from connector_tasks import runtime
+from connector_tasks.connectors.gusto.service import gusto_client
+from connector_tasks.core.errors import RateLimitedError
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+with session_scope(runtime.settings().database_url) as s:
+    conn = repo.get_connection(s, sys.argv[1])
+client = gusto_client(conn)
+end = time.time() + float(sys.argv[2])
+ok = vendor_429 = 0
+while time.time() < end:
+    try:
+        client.list_employees(conn.account)
+        ok += 1
+    except RateLimitedError as exc:
+        if exc.status == 429:
+            vendor_429 += 1
+        time.sleep(min(exc.retry_after or 0.5, 1.0))
+print(json.dumps({"ok": ok, "vendor_429": vendor_429}))
+"""
+
+
+def test_four_workers_hammering_gusto_never_exceed_200_in_any_60s_window(dep):
+    """Real Gusto numbers (200 per rolling 60 s), real time: 4 processes for 66 s."""
+    started = requests.get(f"{dep.gusto_url}/_sandbox/state", timeout=10).json()["now"]
+    env = child_environment(dep.settings)
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER_SCRIPT, GUSTO_CONN, "66"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(r["vendor_429"] for r in results) == 0  # Gusto never had to refuse us
+    log = requests.get(f"{dep.gusto_url}/_sandbox/requests", timeout=30).json()
+    times = sorted(r["time"] for r in log if r["path"].startswith("/v1/") and r["time"] >= started - 60)
+    worst = max(sum(1 for t in times[i:] if t < start + 60) for i, start in enumerate(times))
+    assert worst <= 200
+    admitted = sum(r["ok"] for r in results)
+    assert admitted >= 190, results  # and the budget was used, not starved
