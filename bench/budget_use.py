@@ -148,7 +148,7 @@ def run_scenario(name: str, url: str, window: float, windows: int, guard: float)
 
 def start_redis(folder: Path) -> tuple[str, subprocess.Popen]:
     from config.redis_server import redis_binary
-    from connector_tasks.demo import free_port
+    from sandbox.demo import free_port
 
     port = free_port()
     proc = subprocess.Popen([str(redis_binary()), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),

@@ -1,6 +1,6 @@
 """``ml-connector``: the operator's command line.
 
-Commands: ``demo`` (the main job end to end on the emulators), ``db upgrade``, ``connections``
+Commands: ``db upgrade``, ``connections``
 (add, list), ``gusto subscribe``, ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``,
 ``web`` and ``worker``.
 """
@@ -22,16 +22,6 @@ def _settings():
 @click.group()
 def main() -> None:
     """ml-connector: payroll and HR data into the books, without re-keying."""
-
-
-@main.command()
-@click.option("--timeout", default=180.0, show_default=True, help="seconds to wait for the voucher")
-@click.option("--keep-running", is_flag=True, help="leave the services up until Ctrl-C")
-def demo(timeout: float, keep_running: bool) -> None:
-    """Run the main job end to end on the emulators and print the voucher and its audit trail."""
-    from connector_tasks.demo import run_demo
-
-    sys.exit(run_demo(timeout=timeout, keep_running=keep_running))
 
 
 @main.group()

@@ -1,6 +1,7 @@
 """``ml-sandbox``: run an emulator in the foreground (never in production).
 
-``ml-sandbox gusto --port 8801`` · ``ml-sandbox tally --port 9000``
+``ml-sandbox demo`` (the main job end to end) · ``ml-sandbox gusto --port 8801`` ·
+``ml-sandbox tally --port 9000``
 """
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ def _refuse_in_production() -> None:
 @click.group()
 def main() -> None:
     """Emulators of the external systems, for tests and demos."""
+
+
+@main.command()
+@click.option("--timeout", default=180.0, show_default=True, help="seconds to wait for the voucher")
+@click.option("--keep-running", is_flag=True, help="leave the services up until Ctrl-C")
+def demo(timeout: float, keep_running: bool) -> None:
+    """Run the main job end to end on the emulators and print the voucher and its audit trail."""
+    _refuse_in_production()
+    from sandbox.demo import run_demo
+
+    raise SystemExit(run_demo(timeout=timeout, keep_running=keep_running))
 
 
 @main.command()

@@ -13,7 +13,7 @@ import requests
 
 from config.redis_server import redis_binary
 from config.settings import Settings, set_settings
-from connector_tasks.demo import (
+from sandbox.demo import (
     DEMO_COMPANY_NAME, GUSTO_CONN, TALLY_CONN, Services, connect_gusto_company, free_port,
     setup_connections, wait_for_job, wait_http,
 )

@@ -48,21 +48,15 @@ def store_event(session: Session, *, system: str, connection_id: int | None, pay
     A duplicate delivery only increments ``deliveries``. Safe under concurrent deliveries:
     the unique constraint decides, inside a savepoint.
     """
-    existing = session.scalar(select(InboundEvent).where(InboundEvent.system == system,
-                                                         InboundEvent.event_uuid == event_uuid))
+    lookup = select(InboundEvent).where(InboundEvent.system == system, InboundEvent.event_uuid == event_uuid)
+    existing = session.scalar(lookup)
     if existing is None:
-        event = InboundEvent(system=system, connection_id=connection_id, event_uuid=event_uuid,
-                             event_type=event_type, entity_type=entity_type, entity_id=entity_id,
-                             payload=payload, source=source)
-        try:
-            with session.begin_nested():
-                session.add(event)
+        event, created = _insert_unique(session, InboundEvent(
+            system=system, connection_id=connection_id, event_uuid=event_uuid, event_type=event_type,
+            entity_type=entity_type, entity_id=entity_id, payload=payload, source=source), lookup)
+        if created:
             return event, True
-        except IntegrityError:
-            existing = session.scalar(select(InboundEvent).where(InboundEvent.system == system,
-                                                                 InboundEvent.event_uuid == event_uuid))
-            if existing is None:  # pragma: no cover - constraint fired for another reason
-                raise
+        existing = event
     # An atomic increment: concurrent duplicate deliveries must not lose a count.
     session.execute(update(InboundEvent).where(InboundEvent.id == existing.id)
                     .values(deliveries=InboundEvent.deliveries + 1))
@@ -73,20 +67,26 @@ def store_event(session: Session, *, system: str, connection_id: int | None, pay
 def claim_job(session: Session, *, flow: str, connection_id: int, source_id: str, key: str,
               event_id: int | None = None) -> tuple[SyncJob, bool]:
     """The job of (flow, source_id), created under ``key`` if new; returns (job, created)."""
-    job = session.scalar(select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id == source_id))
+    lookup = select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id == source_id)
+    job = session.scalar(lookup)
     if job is not None:
         return job, False
-    job = SyncJob(flow=flow, connection_id=connection_id, source_id=source_id, idempotency_key=key,
-                  event_id=event_id, status=QUEUED)
+    return _insert_unique(session, SyncJob(flow=flow, connection_id=connection_id, source_id=source_id,
+                                           idempotency_key=key, event_id=event_id, status=QUEUED), lookup)
+
+
+def _insert_unique(session: Session, row, lookup):
+    """Insert ``row`` in a savepoint; when a unique constraint says another writer got there
+    first, return that writer's row instead. Returns (row, created)."""
     try:
         with session.begin_nested():
-            session.add(job)
-        return job, True
+            session.add(row)
+        return row, True
     except IntegrityError:
-        job = session.scalar(select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id == source_id))
-        if job is None:  # pragma: no cover
+        existing = session.scalar(lookup)
+        if existing is None:  # pragma: no cover - the constraint fired for another reason
             raise
-        return job, False
+        return existing, False
 
 
 def start_attempt(session: Session, job: SyncJob, *, phase: str, task_id: str | None,

@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import select, update
 
 from config.settings import child_environment
-from connector_tasks.demo import GUSTO_CONN, TALLY_CONN
+from sandbox.demo import GUSTO_CONN, TALLY_CONN
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
 
@@ -124,7 +124,7 @@ def test_tally_down_then_back(dep):
 
 
 def test_company_not_loaded_then_loaded(dep):
-    from connector_tasks.demo import DEMO_COMPANY_NAME
+    from sandbox.demo import DEMO_COMPANY_NAME
 
     tally_faults(dep, unload_company=DEMO_COMPANY_NAME)
     pid = new_payroll(dep)

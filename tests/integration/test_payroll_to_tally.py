@@ -12,7 +12,7 @@ import requests
 from sqlalchemy import delete, func, select
 
 from connector_tasks.core.signatures import hmac_sha256_hex
-from connector_tasks.demo import DEMO_PAYROLL, GUSTO_CONN
+from sandbox.demo import DEMO_PAYROLL, GUSTO_CONN
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob
 from tests.harness import fresh_postgres_database, start_deployment

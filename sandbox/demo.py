@@ -1,4 +1,4 @@
-"""The main job, end to end, on the emulators: ``ml-connector demo``.
+"""The main job, end to end, on the emulators: ``ml-sandbox demo`` (``./run demo``).
 
 Starts the emulated Gusto and TallyPrime (``sandbox/``), the web app (gunicorn), a Celery
 worker for the ``gusto`` and ``default`` queues and the Tally agent ``tally_worker``; connects
@@ -26,6 +26,8 @@ import requests
 
 from config.redis_server import ensure_redis
 from config.settings import Settings, child_environment, get_settings, set_settings
+from sandbox.gusto.server import serve as serve_gusto
+from sandbox.tallyprime.server import serve as serve_tally
 
 DEMO_PAYROLL = "b50e611d-8f3d-4f24-b001-46675f7b5777"
 DEMO_COMPANY_NAME = "Demo Trading Co"
@@ -223,9 +225,6 @@ def format_voucher(voucher: dict) -> str:
 
 def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> int:
     """Run the main job end to end; returns the process exit code (0 when the voucher posted)."""
-    from sandbox.gusto.server import serve as serve_gusto
-    from sandbox.tallyprime.server import serve as serve_tally
-
     started = time.monotonic()
     base = get_settings()
     instance = base.instance_path / "demo"
