@@ -23,6 +23,8 @@ VISIBILITY_TIMEOUT         broker redelivery of unacked tasks, seconds (300 > ti
 LOG_LEVEL                  ``INFO``
 TALLY_TIMEOUT              seconds the agent waits for one TallyPrime reply (60)
 RETRY_BASE_SECONDS         first Celery retry countdown, doubled each try (5)
+WEBHOOK_ENQUEUE            ``inline`` (the web process publishes after the commit) or ``relay``
+                           (it only commits; ``ml-connector relay`` publishes in batches)
 =========================  ==========================================================
 
 In production a missing secret is a :class:`ConfigurationError` naming the variable.
@@ -63,6 +65,7 @@ class Settings:
     log_level: str = "INFO"
     tally_timeout: int = 60
     retry_base: float = 5.0
+    webhook_enqueue: str = "inline"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -112,7 +115,10 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             tally_timeout=_int(env, "TALLY_TIMEOUT", 60),
             retry_base=_float(env, "RETRY_BASE_SECONDS", 5.0),
+            webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "inline").strip().lower(),
         )
+        if settings.webhook_enqueue not in ("inline", "relay"):
+            raise ConfigurationError(f"WEBHOOK_ENQUEUE must be inline or relay, got {settings.webhook_enqueue!r}")
         if settings.visibility_timeout <= settings.task_time_limit:
             raise ConfigurationError("VISIBILITY_TIMEOUT must be longer than TASK_TIME_LIMIT "
                                      f"({settings.visibility_timeout} <= {settings.task_time_limit}): "
@@ -205,6 +211,7 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
         "LOG_LEVEL": settings.log_level,
         "TALLY_TIMEOUT": str(settings.tally_timeout),
         "RETRY_BASE_SECONDS": str(settings.retry_base),
+        "WEBHOOK_ENQUEUE": settings.webhook_enqueue,
     })
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url

@@ -147,6 +147,18 @@ def audit(source_id: str) -> None:
         click.echo(json.dumps(repo.audit_trail(session, source_id), indent=2))
 
 
+@main.command()
+@click.option("--poll", default=0.02, show_default=True, help="seconds between looks when idle")
+@click.option("--batch", default=500, show_default=True)
+def relay(poll: float, batch: int) -> None:
+    """Publish stored webhook events in batches (with WEBHOOK_ENQUEUE=relay)."""
+    from config.logging import configure_logging
+    from connector_tasks.relay import run_relay
+
+    configure_logging(_settings().log_level)
+    run_relay(poll=poll, batch=batch)
+
+
 @main.command("rotate-keys")
 def rotate_keys() -> None:
     """Re-encrypt every stored credential under the newest key of FERNET_KEYS.

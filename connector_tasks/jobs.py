@@ -152,7 +152,8 @@ def sweep() -> dict:
     now = utcnow()
     with session_scope(settings.database_url) as s:
         events = [(e.id, e.system) for e in s.scalars(select(InboundEvent).where(
-            InboundEvent.status == "received", InboundEvent.received_at < now - dt.timedelta(seconds=30)))]
+            InboundEvent.status.in_(["received", "relaying"]),
+            InboundEvent.received_at < now - dt.timedelta(seconds=30)))]
         stale = s.scalars(select(SyncJob).where(SyncJob.status.in_([repo.QUEUED, repo.RUNNING, repo.POSTING]),
                                                 SyncJob.lease_until < now)).all()
         replay, repost = [], []

@@ -86,6 +86,9 @@ class Services:
         self.start("tally-worker", [sys.executable, "-m", "tally_worker.cli", "run",
                                     "--connection", connection])
 
+    def start_relay(self) -> None:
+        self.start("relay", [sys.executable, "-m", "connector_tasks.cli", "relay"])
+
     def kill(self, name: str) -> None:
         """SIGKILL process ``name`` and its children (its whole session), as a crash would."""
         import os

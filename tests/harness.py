@@ -111,6 +111,8 @@ def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_c
         services.start_web(web_port)
         services.start_worker()
         services.start_tally_worker(TALLY_CONN)
+        if settings.webhook_enqueue == "relay":
+            services.start_relay()
         wait_http(f"{web_url}/healthz", timeout=60)
         connect_gusto_company(web_url, GUSTO_CONN)
         from connector_tasks.connectors.gusto.service import register_webhook

@@ -1,5 +1,6 @@
 """``POST /webhooks/<system>/<connection>``: verified on raw bytes, stored, committed,
-acknowledged, then enqueued. A body over ``MAX_WEBHOOK_BYTES`` answers 413 before it is read.
+acknowledged, then enqueued (``WEBHOOK_ENQUEUE=inline``) or left to the outbox relay
+(``relay``: the broker round-trip is off the request path). A body over ``MAX_WEBHOOK_BYTES`` answers 413 before it is read.
 If the broker is down the event stays stored (``received``) and the sweeper enqueues it."""
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def receive(system: str, connection: str):
     if len(body) > limit:
         abort(413)
     reply = receiver.receive_webhook(connection, body, request.headers)
-    if reply.event_id is not None:
+    if reply.event_id is not None and runtime.settings().webhook_enqueue == "inline":
         try:
             from connector_tasks.celery_app import app as celery
 
