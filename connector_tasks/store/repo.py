@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from connector_tasks.core.crypto import Vault
 from connector_tasks.core.errors import ConfigurationError
+from connector_tasks.store.db import get_engine
 from connector_tasks.store.models import (
     Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob, utcnow,
 )
@@ -62,6 +63,33 @@ def store_event(session: Session, *, system: str, connection_id: int | None, pay
                     .values(deliveries=InboundEvent.deliveries + 1))
     session.refresh(existing)
     return existing, False
+
+
+def ingest_event(url: str, *, system: str, connection_id: int | None, payload: dict, event_uuid: str,
+                 event_type: str, entity_type: str | None, entity_id: str | None,
+                 status: str = "received", source: str = "webhook") -> tuple[int, bool]:
+    """The webhook hot path: one statement, one commit. Inserts the event unless (system,
+    event_uuid) is known (``INSERT … ON CONFLICT DO NOTHING RETURNING``); a duplicate only adds
+    one to ``deliveries``. Returns (event id, created). The row is committed on return."""
+    engine = get_engine(url)
+    table = InboundEvent.__table__
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (insert(table)
+            .values(system=system, connection_id=connection_id, event_uuid=event_uuid, event_type=event_type,
+                    entity_type=entity_type, entity_id=entity_id, payload=payload, source=source,
+                    status=status, deliveries=1, received_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["system", "event_uuid"])
+            .returning(table.c.id))
+    key = (table.c.system == system) & (table.c.event_uuid == event_uuid)
+    with engine.begin() as conn:
+        new_id = conn.execute(stmt).scalar()
+        if new_id is not None:
+            return new_id, True
+        conn.execute(update(table).where(key).values(deliveries=table.c.deliveries + 1))
+        return conn.execute(select(table.c.id).where(key)).scalar_one(), False
 
 
 def claim_job(session: Session, *, flow: str, connection_id: int, source_id: str, key: str,

@@ -74,58 +74,89 @@ def _gusto_connection(session, name: str) -> Connection | None:
     return session.scalar(select(Connection).where(Connection.name == name, Connection.system == SYSTEM))
 
 
+@dataclass(frozen=True)
+class _Endpoint:
+    """What the webhook hot path needs of a connection, cached per process for ENDPOINT_TTL s."""
+
+    id: int
+    account: str | None
+    token: str | None
+    verified: bool
+    fetched_at: float
+
+
+ENDPOINT_TTL = 2.0
+_endpoints: dict[str, _Endpoint] = {}
+
+
+def _endpoint(name: str) -> _Endpoint | None:
+    """The connection's webhook facts (one store read and decrypt per ``ENDPOINT_TTL`` seconds:
+    a re-verified token is seen by every web process within that time)."""
+    cached = _endpoints.get(name)
+    if cached is not None and time.monotonic() - cached.fetched_at < ENDPOINT_TTL:
+        return cached
+    with session_scope(runtime.settings().database_url) as s:
+        conn = _gusto_connection(s, name)
+        if conn is None:
+            _endpoints.pop(name, None)
+            return None
+        creds = repo.read_credentials(conn, runtime.vault())
+        endpoint = _Endpoint(conn.id, conn.account, creds.get("webhook_verification_token"),
+                             (conn.settings or {}).get("webhook_status") == "verified", time.monotonic())
+    _endpoints[name] = endpoint
+    return endpoint
+
+
 def receive_webhook(connection_name: str, body: bytes, headers) -> WebhookReply:
     """Handle one POST to ``/webhooks/gusto/<connection_name>``; the raw ``body`` is checked
     before it is parsed. Answers 404 (unknown connection), 401 (bad or missing signature),
     400 (malformed), 200 (stored, duplicate, handshake or ignored). The event row is
-    committed before this returns; the caller enqueues ``event_id`` after that."""
-    url = runtime.settings().database_url
-    vault = runtime.vault()
+    committed before this returns; ``event_id`` is set when the caller should enqueue it."""
+    endpoint = _endpoint(connection_name)
+    if endpoint is None:
+        return WebhookReply(404, {"error": f"no Gusto connection named {connection_name!r}"})
     signature = headers.get(SIGNATURE_HEADER)
-    with session_scope(url) as s:
-        conn = _gusto_connection(s, connection_name)
-        if conn is None:
-            return WebhookReply(404, {"error": f"no Gusto connection named {connection_name!r}"})
-        creds = repo.read_credentials(conn, vault)
-        token = creds.get("webhook_verification_token")
-        verified = (conn.settings or {}).get("webhook_status") == "verified"
-        if token and signature and verify_hex_signature(token, body, signature):
-            try:
-                data = parse_body(body)
-            except MappingError as exc:
-                return WebhookReply(400, {"error": exc.message})
+    if endpoint.token and signature and verify_hex_signature(endpoint.token, body, signature):
+        try:
+            data = parse_body(body)
             if handshake_token(data):
                 return WebhookReply(200, {"status": "handshake already stored"})
-        elif not verified:
-            # The handshake window: before verification Gusto sends the token itself.
-            try:
-                data = parse_body(body)
-            except MappingError:
-                return WebhookReply(401, {"error": "signature missing or invalid"})
-            new_token = handshake_token(data)
-            if new_token is None or (signature and not verify_hex_signature(new_token, body, signature)):
-                return WebhookReply(401, {"error": "signature missing or invalid"})
-            creds["webhook_verification_token"] = new_token
-            repo.write_credentials(conn, vault, creds)
-            conn.settings = {**(conn.settings or {}), "webhook_status": "token_received"}
-            return WebhookReply(200, {"status": "verification token received"})
-        else:
-            return WebhookReply(401, {"error": "signature missing or invalid"})
-        try:
             event = parse_event(data)
         except MappingError as exc:
             return WebhookReply(400, {"error": exc.message})
-        row, created = repo.store_event(
-            s, system=SYSTEM, connection_id=conn.id, payload=data, event_uuid=event.uuid,
-            event_type=event.event_type, entity_type=event.entity_type, entity_id=event.entity_uuid)
-        if created and conn.account and event.company_uuid and event.company_uuid != conn.account:
-            row.status = "ignored"
-        if created and not event.flow:
-            row.status = "ignored"
-        s.flush()
-        enqueue = row.id if row.status == "received" else None
+        foreign = endpoint.account and event.company_uuid and event.company_uuid != endpoint.account
+        status = "ignored" if (foreign or not event.flow) else "received"
+        event_id, created = repo.ingest_event(
+            runtime.settings().database_url, system=SYSTEM, connection_id=endpoint.id, payload=data,
+            event_uuid=event.uuid, event_type=event.event_type, entity_type=event.entity_type,
+            entity_id=event.entity_uuid, status=status)
         return WebhookReply(200, {"status": "accepted" if created else "duplicate", "event": event.uuid},
-                            event_id=enqueue)
+                            event_id=event_id if created and status == "received" else None)
+    if endpoint.verified:
+        return WebhookReply(401, {"error": "signature missing or invalid"})
+    return _receive_handshake(connection_name, body, signature)
+
+
+def _receive_handshake(connection_name: str, body: bytes, signature: str | None) -> WebhookReply:
+    """Before verification Gusto POSTs the verification token itself: store it (encrypted)."""
+    try:
+        data = parse_body(body)
+    except MappingError:
+        return WebhookReply(401, {"error": "signature missing or invalid"})
+    new_token = handshake_token(data)
+    if new_token is None or (signature and not verify_hex_signature(new_token, body, signature)):
+        return WebhookReply(401, {"error": "signature missing or invalid"})
+    vault = runtime.vault()
+    with session_scope(runtime.settings().database_url) as s:
+        conn = _gusto_connection(s, connection_name)
+        if conn is None or (conn.settings or {}).get("webhook_status") == "verified":
+            return WebhookReply(401, {"error": "signature missing or invalid"})
+        creds = repo.read_credentials(conn, vault)
+        creds["webhook_verification_token"] = new_token
+        repo.write_credentials(conn, vault, creds)
+        conn.settings = {**(conn.settings or {}), "webhook_status": "token_received"}
+    _endpoints.pop(connection_name, None)
+    return WebhookReply(200, {"status": "verification token received"})
 
 
 def mark_enqueued(event_id: int) -> None:
