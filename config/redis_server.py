@@ -7,7 +7,6 @@ instance's port is reused, so the web process, the workers and the CLI share one
 """
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -64,14 +63,3 @@ def ensure_redis(instance: Path, port: int | None = None, timeout: float = 10.0)
             time.sleep(0.05)
     port_file.write_text(str(port))
     return f"redis://127.0.0.1:{port}/0"
-
-
-def stop_redis(instance: Path) -> bool:
-    """Stop the embedded Redis of ``instance`` if its pid file names a live process."""
-    pid_file = Path(instance) / "redis" / "redis.pid"
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 15)
-        return True
-    except (OSError, ValueError):
-        return False

@@ -32,7 +32,7 @@ In production a missing secret is a :class:`ConfigurationError` naming the varia
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -66,7 +66,6 @@ class Settings:
     tally_timeout: int = 60
     retry_base: float = 5.0
     webhook_enqueue: str = "inline"
-    extra: dict = field(default_factory=dict)
 
     @property
     def posting_lease(self) -> int:
@@ -109,12 +108,12 @@ class Settings:
             gusto_client_secret=env.get("GUSTO_CLIENT_SECRET", ""),
             gusto_api_version=env.get("GUSTO_API_VERSION", "2025-06-15"),
             tally_url=env.get("TALLY_URL", "http://127.0.0.1:9000").rstrip("/"),
-            max_webhook_bytes=_int(env, "MAX_WEBHOOK_BYTES", 1024 * 1024),
-            task_time_limit=_int(env, "TASK_TIME_LIMIT", 240),
-            visibility_timeout=_int(env, "VISIBILITY_TIMEOUT", 300),
+            max_webhook_bytes=_positive(env, "MAX_WEBHOOK_BYTES", 1024 * 1024),
+            task_time_limit=_positive(env, "TASK_TIME_LIMIT", 240),
+            visibility_timeout=_positive(env, "VISIBILITY_TIMEOUT", 300),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            tally_timeout=_int(env, "TALLY_TIMEOUT", 60),
-            retry_base=_float(env, "RETRY_BASE_SECONDS", 5.0),
+            tally_timeout=_positive(env, "TALLY_TIMEOUT", 60),
+            retry_base=_positive(env, "RETRY_BASE_SECONDS", 5.0, float),
             webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "inline").strip().lower(),
         )
         if settings.webhook_enqueue not in ("inline", "relay"):
@@ -146,27 +145,17 @@ def _local_key(instance: Path) -> str:
     return key
 
 
-def _float(env: Mapping[str, str], var: str, default: float) -> float:
+def _positive(env: Mapping[str, str], var: str, default, cast=int):
+    """``var`` as a positive ``cast`` (int or float), ``default`` when unset; a bad value is a
+    ConfigurationError naming the variable."""
     raw = env.get(var, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = cast(raw)
     except ValueError:
-        raise ConfigurationError(f"{var} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{var} must be positive, got {value}")
-    return value
-
-
-def _int(env: Mapping[str, str], var: str, default: int) -> int:
-    raw = env.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{var} must be a whole number, got {raw!r}") from None
+        kind = "whole number" if cast is int else "number"
+        raise ConfigurationError(f"{var} must be a {kind}, got {raw!r}") from None
     if value <= 0:
         raise ConfigurationError(f"{var} must be positive, got {value}")
     return value

@@ -2,6 +2,7 @@
 the emulators over HTTP, gunicorn, real Celery worker processes and the Tally agent."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
@@ -143,3 +144,21 @@ def fresh_postgres_database(admin_url: str) -> tuple[str, callable]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}", drop
+
+
+@contextlib.contextmanager
+def deployment_on(store: str, folder: Path, redis_url: str, postgres_admin_url: str, **kw):
+    """A started deployment whose store is ``"sqlite"`` (a file in ``folder``) or
+    ``"postgresql"`` (a fresh database, dropped afterwards); stopped on exit."""
+    drop = None
+    if store == "sqlite":
+        db_url = f"sqlite:///{folder / 'store.db'}"
+    else:
+        db_url, drop = fresh_postgres_database(postgres_admin_url)
+    dep = start_deployment(folder, redis_url, db_url, **kw)
+    try:
+        yield dep
+    finally:
+        dep.stop()
+        if drop:
+            drop()

@@ -41,30 +41,6 @@ def write_credentials(conn: Connection, vault: Vault, values: dict) -> None:
     conn.credentials = vault.encrypt(values)
 
 
-def store_event(session: Session, *, system: str, connection_id: int | None, payload: dict,
-                event_uuid: str, event_type: str, entity_type: str | None, entity_id: str | None,
-                source: str = "webhook") -> tuple[InboundEvent, bool]:
-    """Insert an inbound event unless (system, event_uuid) is known; returns (event, created).
-
-    A duplicate delivery only increments ``deliveries``. Safe under concurrent deliveries:
-    the unique constraint decides, inside a savepoint.
-    """
-    lookup = select(InboundEvent).where(InboundEvent.system == system, InboundEvent.event_uuid == event_uuid)
-    existing = session.scalar(lookup)
-    if existing is None:
-        event, created = _insert_unique(session, InboundEvent(
-            system=system, connection_id=connection_id, event_uuid=event_uuid, event_type=event_type,
-            entity_type=entity_type, entity_id=entity_id, payload=payload, source=source), lookup)
-        if created:
-            return event, True
-        existing = event
-    # An atomic increment: concurrent duplicate deliveries must not lose a count.
-    session.execute(update(InboundEvent).where(InboundEvent.id == existing.id)
-                    .values(deliveries=InboundEvent.deliveries + 1))
-    session.refresh(existing)
-    return existing, False
-
-
 def ingest_event(url: str, *, system: str, connection_id: int | None, payload: dict, event_uuid: str,
                  event_type: str, entity_type: str | None, entity_id: str | None,
                  status: str = "received", source: str = "webhook") -> tuple[int, bool]:

@@ -435,6 +435,13 @@ def create_app(config: dict | None = None) -> Flask:
             return gusto_json(NOT_FOUND, 404)
         return None
 
+    def company_access(company_uuid: str) -> Response | None:
+        """A company token for ``company_uuid`` (§1.1 strict access), or the refusal to answer."""
+        res = authenticate("company")
+        if isinstance(res, Response):
+            return res
+        return company_guard(company_uuid, res[1])
+
     def int_arg(name: str, default: int | None) -> int | None:
         raw = request.args.get(name)
         if raw is None or raw == "":
@@ -699,13 +706,9 @@ def create_app(config: dict | None = None) -> Flask:
     def payroll_show(company_id, payroll_id):
         """OAS ``get-v1-companies-company_id-payrolls-payroll_id`` (§1.6): max 100
         compensations per page. ASSUMPTION: without ``page`` all compensations come back."""
-        res = authenticate("company")
-        if isinstance(res, Response):
-            return res
-        _, grant = res
-        bad = company_guard(company_id, grant)
-        if bad is not None:
-            return bad
+        refused = company_access(company_id)
+        if refused is not None:
+            return refused
         with world.lock:
             p = world.payrolls.get(payroll_id)
             p = copy.deepcopy(p) if p is not None and p.get("company_uuid") == company_id else None
@@ -727,13 +730,9 @@ def create_app(config: dict | None = None) -> Flask:
         past 6 months; start/end filter the pay period (ASSUMPTION: period start ≥ start_date
         and period end ≤ end_date); dates more than 1 year apart → 422; paginated, 25 default,
         100 max (pagination forced)."""
-        res = authenticate("company")
-        if isinstance(res, Response):
-            return res
-        _, grant = res
-        bad = company_guard(company_id, grant)
-        if bad is not None:
-            return bad
+        refused = company_access(company_id)
+        if refused is not None:
+            return refused
 
         def csv(name):
             vals = []
@@ -788,13 +787,9 @@ def create_app(config: dict | None = None) -> Flask:
     def employee_list(company_id):
         """OAS ``get-v1-companies-company_id-employees``: all employees (onboarding, active,
         terminated); ``terminated=true|false`` filters; paginated when ``page`` is given."""
-        res = authenticate("company")
-        if isinstance(res, Response):
-            return res
-        _, grant = res
-        bad = company_guard(company_id, grant)
-        if bad is not None:
-            return bad
+        refused = company_access(company_id)
+        if refused is not None:
+            return refused
         with world.lock:
             items = [copy.deepcopy(e) for e in world.employees.values()
                      if e["company_uuid"] == company_id]

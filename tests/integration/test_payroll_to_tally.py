@@ -15,7 +15,7 @@ from connector_tasks.core.signatures import hmac_sha256_hex
 from sandbox.demo import DEMO_PAYROLL, GUSTO_CONN
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob
-from tests.harness import fresh_postgres_database, start_deployment
+from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +23,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def deployment(request, tmp_path_factory, redis_server, postgres_admin_url):
     folder = tmp_path_factory.mktemp(f"deploy-{request.param}")
-    drop = None
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{folder / 'store.db'}"
-    else:
-        db_url, drop = fresh_postgres_database(postgres_admin_url)
-    dep = start_deployment(folder, redis_server.url, db_url)
-    yield dep
-    dep.stop()
-    if drop:
-        drop()
+    with deployment_on(request.param, folder, redis_server.url, postgres_admin_url) as d:
+        yield d
 
 
 def _amounts(voucher: dict) -> list[Decimal]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent
 from sandbox.demo import DEMO_PAYROLL
-from tests.harness import fresh_postgres_database, start_deployment
+from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration
 
@@ -16,16 +16,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def dep(request, tmp_path_factory, redis_server, postgres_admin_url):
     folder = tmp_path_factory.mktemp(f"relay-{request.param}")
-    drop = None
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{folder / 'store.db'}"
-    else:
-        db_url, drop = fresh_postgres_database(postgres_admin_url)
-    d = start_deployment(folder, redis_server.url, db_url, overrides={"webhook_enqueue": "relay"})
-    yield d
-    d.stop()
-    if drop:
-        drop()
+    with deployment_on(request.param, folder, redis_server.url, postgres_admin_url,
+                       overrides={"webhook_enqueue": "relay"}) as d:
+        yield d
 
 
 def test_relay_mode_posts_the_example_once(dep):
@@ -43,10 +36,10 @@ def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fail
     from connector_tasks.store import repo
 
     dep.services.kill("relay")  # drive the relay by hand
-    with session_scope(dep.settings.database_url) as s:
-        for i in range(7):
-            repo.store_event(s, system="gusto", connection_id=None, payload={}, event_uuid=f"relay-{i}",
-                             event_type="employee.updated", entity_type="Employee", entity_id=f"e{i}")
+    for i in range(7):
+        repo.ingest_event(dep.settings.database_url, system="gusto", connection_id=None, payload={},
+                          event_uuid=f"relay-{i}", event_type="employee.updated", entity_type="Employee",
+                          entity_id=f"e{i}")
     broker = redis_lib.Redis.from_url(redis_server.url)
     before = broker.llen("gusto")
     redis_server.stop()
