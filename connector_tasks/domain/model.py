@@ -234,3 +234,42 @@ class LedgerMaster:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "group": self.group, "cost_centres_on": self.cost_centres_on}
+
+
+@dataclass(frozen=True)
+class EmployeeMaster:
+    """An employee as a headcount master in a book of accounts (in TallyPrime: a cost centre
+    for payroll under the ``category`` cost category).
+
+    ``key`` is the source's stable id (the Gusto employee uuid): the target finds the master
+    by it, never by ``name``, so a rename alters the master instead of creating a second one.
+    ``name`` is unique within the company (``"First Last (code)"``); ``group`` the parent (an
+    employee group, e.g. the department) or ``None`` for the category's root; dates are
+    ``datetime.date``; a ``deactivation_date`` marks a termination (masters are never deleted).
+    """
+
+    key: str
+    name: str
+    category: str = "Employees"
+    group: str | None = None
+    designation: str | None = None
+    joining_date: dt.date | None = None
+    deactivation_date: dt.date | None = None
+    email: str | None = None
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict (ISO dates) that :meth:`from_dict` reads back exactly."""
+        return {"key": self.key, "name": self.name, "category": self.category, "group": self.group,
+                "designation": self.designation, "email": self.email,
+                "joining_date": self.joining_date.isoformat() if self.joining_date else None,
+                "deactivation_date": self.deactivation_date.isoformat() if self.deactivation_date else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EmployeeMaster":
+        """Inverse of :meth:`to_dict`; raises ``KeyError``/``ValueError`` on bad data."""
+        def day(v):
+            return dt.date.fromisoformat(v) if v else None
+        return cls(key=data["key"], name=data["name"], category=data.get("category") or "Employees",
+                   group=data.get("group"), designation=data.get("designation"), email=data.get("email"),
+                   joining_date=day(data.get("joining_date")),
+                   deactivation_date=day(data.get("deactivation_date")))

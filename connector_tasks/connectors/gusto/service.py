@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from config.celery import tally_queue
-from connector_tasks import runtime
+from connector_tasks import runtime, targets
 from connector_tasks.connectors.gusto.adapter import GustoPayrollSource
 from connector_tasks.connectors.gusto.budget import GUSTO_BUDGET
 from connector_tasks.connectors.gusto.client import GustoClient
@@ -288,12 +287,10 @@ def prepare_payroll_journal(job_id: int) -> dict:
     mapping = PayrollMapping.from_overrides(overrides, category)
     entry = build_journal(run, mapping, employees, source=SYSTEM, source_label="Gusto")
     used = {line.ledger for line in entry.lines}
-    centres = sorted({(a.cost_category, a.cost_centre) for line in entry.lines for a in line.allocations})
-    payload = {"entry": entry.to_dict(), "company": target.account,
-               "ledgers": [m.to_dict() for m in mapping.ledger_masters(used)],
-               "cost_centres": [list(c) for c in centres],
-               "source_system": SYSTEM, "source_type": "payroll"}
-    payload["dispatch"] = {"task": "tally.post_journal", "queue": tally_queue(target.name)}
+    with session_scope(url) as s:
+        payload = targets.journal_payload(s, s.get(Connection, target.id), entry,
+                                          mapping.ledger_masters(used),
+                                          source_system=SYSTEM, source_type="payroll")
     with session_scope(url) as s:
         job = s.get(SyncJob, job_id)
         job.payload = payload
