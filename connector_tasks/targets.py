@@ -10,6 +10,15 @@ returning a JSON-safe payload that holds at least ``"entry"`` (``entry.to_dict()
 ``"dispatch"`` (``{"task": <task name>, "queue": <queue>}``): the task that posts it, called as
 ``task(job_id, payload)``, which reports back through ``connector.record_post_result``. The
 payload is stored on the job, so the sweeper and a replay hand the same thing over again.
+
+A target that keeps employees in step also supplies
+
+``employee_payload(session, target: Connection, master: EmployeeMaster) -> dict``
+
+with ``"master"`` (``master.to_dict()``) and ``"dispatch"``; its task creates or alters the
+employee record (found by ``master.key``, never duplicated) and reports back the same way, with
+``target_type`` naming the record (``cost_centre``, ``employee``) and ``detail["action"]`` one of
+``created``, ``altered``, ``unchanged``.
 """
 from __future__ import annotations
 
@@ -18,8 +27,19 @@ import importlib
 from sqlalchemy.orm import Session
 
 from connector_tasks.core.errors import ConfigurationError
-from connector_tasks.domain.model import JournalEntry, LedgerMaster
+from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 from connector_tasks.store.models import Connection
+
+
+def _target_module(target: Connection, what: str, function: str):
+    try:
+        module = importlib.import_module(f"connector_tasks.connectors.{target.system}.target")
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(f"connection {target.name!r} is a {target.system!r} connection, "
+                                 f"which cannot receive {what}") from exc
+    if not hasattr(module, function):
+        raise ConfigurationError(f"connection {target.name!r} ({target.system}) cannot receive {what}")
+    return getattr(module, function)
 
 
 def journal_payload(session: Session, target: Connection, entry: JournalEntry,
@@ -29,13 +49,19 @@ def journal_payload(session: Session, target: Connection, entry: JournalEntry,
     Raises ConfigurationError when ``target``'s system is not a ledger target, and whatever the
     target's own ``journal_payload`` raises (e.g. MappingError for an unmapped GL account).
     """
-    try:
-        module = importlib.import_module(f"connector_tasks.connectors.{target.system}.target")
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(f"connection {target.name!r} is a {target.system!r} connection, "
-                                 "which cannot receive journals") from exc
-    payload = module.journal_payload(session, target, entry, ledgers)
+    payload = _target_module(target, "journals", "journal_payload")(session, target, entry, ledgers)
     payload.update(source_system=source_system, source_type=source_type)
     if "dispatch" not in payload or "entry" not in payload:
         raise ConfigurationError(f"{target.system} target built a payload without entry/dispatch")
+    return payload
+
+
+def employee_payload(session: Session, target: Connection, master: EmployeeMaster, *,
+                     source_system: str) -> dict:
+    """The payload that creates or alters ``master`` at ``target`` (shape in the module
+    docstring). Raises ConfigurationError when the target keeps no employees."""
+    payload = _target_module(target, "employees", "employee_payload")(session, target, master)
+    payload.update(source_system=source_system, source_type="employee")
+    if "dispatch" not in payload or "master" not in payload:
+        raise ConfigurationError(f"{target.system} target built a payload without master/dispatch")
     return payload
