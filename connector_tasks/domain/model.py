@@ -54,6 +54,7 @@ class Employee:
     title: str | None = None
     hire_date: dt.date | None = None
     terminated: bool = False
+    termination_date: dt.date | None = None
 
     @property
     def display_name(self) -> str:
@@ -64,12 +65,17 @@ class Employee:
 
 @dataclass(frozen=True)
 class EmployeeCompensation:
-    """One employee's figures within a payroll run (amounts in currency units)."""
+    """One employee's figures within a payroll run (amounts in currency units).
+
+    ``earnings`` are the named earnings inside ``gross_pay`` paid as fixed amounts (earning
+    types such as Bonus or Commission): ``((earning type name, Decimal amount), ...)``.
+    """
 
     employee_id: str
     gross_pay: Decimal
     net_pay: Decimal
     excluded: bool = False
+    earnings: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,17 @@ class JournalEntry:
         if diff != ZERO:
             raise MappingError(f"journal {self.key} is unbalanced: Dr {self.total_debit} "
                                f"Cr {self.total_credit} (difference {diff})")
+
+    def reversed(self, *, key: str, date: dt.date, narration: str) -> "JournalEntry":
+        """The reversing entry: every line's debit and credit swapped (allocations kept), under
+        its own ``key``, so the original and the reversal together net every ledger and cost
+        centre to zero. Never a deletion: both stay in the books."""
+        lines = tuple(JournalLine(ledger=l.ledger, component=l.component, debit=l.credit, credit=l.debit,
+                                  allocations=l.allocations) for l in self.lines)
+        entry = JournalEntry(key=key, date=date, narration=narration, lines=lines,
+                             source_ref=self.source_ref)
+        entry.check_balanced()
+        return entry
 
     def to_dict(self) -> dict:
         """A JSON-safe dict (amounts as strings) that :meth:`from_dict` reads back exactly."""

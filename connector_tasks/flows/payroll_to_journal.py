@@ -28,9 +28,12 @@ figures; the vendor documents no formula). A second, funding identity is checked
 ``company_debit = net_pay_debit + tax_debit + reimbursement_debit + child_support_debit``.
 When either fails the flow raises :class:`MappingError` naming the difference; it never plugs.
 
-Cost centres: each employee's ``gross_pay`` goes to their cost centre; when those do not add up
-to the totals' ``gross_pay`` the remainder goes to the ``Unallocated`` cost centre and the entry
-carries a warning. Excluded employees are left out.
+Gross wages are split by earning type: each earning paid as a fixed amount (Bonus, Commission,
+custom types) gets a line on its own ledger; the rest stays on the gross wages ledger.
+Cost centres: each employee's pay goes to their cost centre (the employee master, see
+:mod:`connector_tasks.flows.employee_to_master`); when those do not add up to the totals'
+``gross_pay`` the remainder goes to the ``Unallocated`` cost centre and the entry carries a
+warning. Excluded employees are left out.
 """
 from __future__ import annotations
 
@@ -107,33 +110,64 @@ def cost_centre_name(employee: Employee | None, employee_id: str) -> str:
     return f"{employee.display_name} ({short})"
 
 
-def wage_allocations(run: PayrollRun, employees: dict[str, Employee], category: str
-                     ) -> tuple[tuple[CostAllocation, ...], list[str]]:
-    """Gross wages split over employee cost centres, plus warnings.
+def _allocations(per_centre: "OrderedDict[str, Decimal]", category: str) -> tuple[CostAllocation, ...]:
+    return tuple(CostAllocation(category, name, amount) for name, amount in per_centre.items() if amount != ZERO)
 
-    Employees' gross pay is summed per cost centre; a shortfall against the totals goes to
-    ``Unallocated``. An excess (employees add up to more than the totals) is a MappingError.
+
+def wage_lines(run: PayrollRun, mapping: PayrollMapping, employees: dict[str, Employee]
+               ) -> tuple[list[JournalLine], list[str]]:
+    """The gross wages debit, split by earning type and over employee cost centres; plus warnings.
+
+    Each earning type paid as a fixed amount (Bonus, Commission, ...) gets its own line on
+    :meth:`PayrollMapping.earning_ledger`, allocated to the employees who earned it; the rest of
+    ``gross_pay`` stays on the gross wages ledger, allocated by each employee's remaining gross
+    pay. A shortfall against the totals goes to ``Unallocated`` with a warning. Raises
+    MappingError when employees add up to more than the totals, or an employee's earnings
+    exceed their gross pay. All lines carry component ``gross_wages``.
     """
-    per_centre: "OrderedDict[str, Decimal]" = OrderedDict()
+    category = mapping.cost_category
+    base: "OrderedDict[str, Decimal]" = OrderedDict()
+    by_type: "OrderedDict[str, OrderedDict[str, Decimal]]" = OrderedDict()
     for comp in run.compensations:
-        if comp.excluded or comp.gross_pay == ZERO:
+        if comp.excluded:
             continue
         name = cost_centre_name(employees.get(comp.employee_id), comp.employee_id)
-        per_centre[name] = per_centre.get(name, ZERO) + comp.gross_pay
-    allocated = sum(per_centre.values(), ZERO)
+        earned = sum((amount for _, amount in comp.earnings), ZERO)
+        if earned > comp.gross_pay:
+            raise MappingError(f"payroll {run.source_id}: employee {comp.employee_id} earnings add up to "
+                               f"{earned}, more than their gross pay {comp.gross_pay}")
+        for et, amount in comp.earnings:
+            centres = by_type.setdefault(et, OrderedDict())
+            centres[name] = centres.get(name, ZERO) + amount
+        if comp.gross_pay - earned != ZERO:
+            base[name] = base.get(name, ZERO) + comp.gross_pay - earned
+    earnings_total = sum((a for centres in by_type.values() for a in centres.values()), ZERO)
+    allocated = sum(base.values(), ZERO) + earnings_total
     remainder = run.totals.gross_pay - allocated
     warnings: list[str] = []
     if remainder < ZERO:
         raise MappingError(f"payroll {run.source_id}: employee gross pay adds up to {allocated}, more "
                            f"than the total gross pay {run.totals.gross_pay} (difference {-remainder})")
     if remainder > ZERO:
-        per_centre[UNALLOCATED_COST_CENTRE] = remainder
+        base[UNALLOCATED_COST_CENTRE] = remainder
         warnings.append(f"employee compensations add up to {allocated} of gross pay "
                         f"{run.totals.gross_pay}; {remainder} booked to cost centre "
                         f"'{UNALLOCATED_COST_CENTRE}'")
-    allocations = tuple(CostAllocation(category, name, amount) for name, amount in per_centre.items()
-                        if amount != ZERO)
-    return allocations, warnings
+    lines = []
+    base_amount = run.totals.gross_pay - earnings_total
+    if base_amount != ZERO:
+        lines.append(JournalLine(ledger=mapping.ledgers["gross_wages"], component="gross_wages",
+                                 debit=base_amount, allocations=_allocations(base, category)))
+    for et in sorted(by_type):
+        amount = sum(by_type[et].values(), ZERO)
+        lines.append(JournalLine(ledger=mapping.earning_ledger(et), component="gross_wages",
+                                 debit=amount, allocations=_allocations(by_type[et], category)))
+    return lines, warnings
+
+
+def earning_types_of(run: PayrollRun) -> list[str]:
+    """The earning types a run pays as fixed amounts (sorted, each once)."""
+    return sorted({et for comp in run.compensations if not comp.excluded for et, _ in comp.earnings})
 
 
 def build_journal(run: PayrollRun, mapping: PayrollMapping, employees: Iterable[Employee] = (),
@@ -150,9 +184,12 @@ def build_journal(run: PayrollRun, mapping: PayrollMapping, employees: Iterable[
     check_identities(run)
     amounts = component_amounts(run)
     by_id = {e.source_id: e for e in employees}
-    allocations, warnings = wage_allocations(run, by_id, mapping.cost_category)
+    wages, warnings = wage_lines(run, mapping, by_id)
     lines: list[JournalLine] = []
     for comp in COMPONENTS:
+        if comp.key == "gross_wages":
+            lines.extend(wages)
+            continue
         amount = amounts[comp.key]
         if amount == ZERO:
             continue
@@ -161,7 +198,6 @@ def build_journal(run: PayrollRun, mapping: PayrollMapping, employees: Iterable[
             ledger=ledger, component=comp.key,
             debit=amount if comp.side != CREDIT else ZERO,
             credit=amount if comp.side == CREDIT else ZERO,
-            allocations=allocations if comp.key == "gross_wages" else (),
         ))
     p = run
     narration = (f"Payroll for pay period {p.period_start.isoformat()} to {p.period_end.isoformat()}, "

@@ -42,6 +42,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -99,6 +100,10 @@ FORBIDDEN = {"errors": [{"error_key": "base", "category": "forbidden",
 # ASSUMPTION: 5xx bodies for injected faults.
 SERVER_ERROR = {"errors": [{"error_key": "base", "category": "server_error",
                             "message": "Something went wrong. Please try again later."}]}
+
+# §1.7: the default earning types of the OAS Earning-Type-List example.
+DEFAULT_EARNING_TYPES = ("Bonus", "Cash Tips", "Commission", "Correction Payment",
+                         "Minimum Wage Adjustment", "Paycheck Tips", "Severance")
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -227,6 +232,26 @@ class GustoWorld:
         self.deliveries: list[dict] = []
         self.faults: deque = deque()
         self.requests_log: list[dict] = []
+        # §1.7 earning types: the OAS Earning-Type-List example's defaults (uuids invented).
+        self.earning_types: dict[str, dict] = {}
+        for name in DEFAULT_EARNING_TYPES:
+            self.add_earning_type(COMPANY_UUID, name, custom=False)
+        # OAS Pay-Schedule-List example shape; values ASSUMPTION (one semi-monthly schedule).
+        self.pay_schedules = {COMPANY_UUID: [{
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "pay-schedule:" + COMPANY_UUID)),
+            "version": "68934a3e9455fa72420237eb05902327", "frequency": "Twice per month",
+            "anchor_pay_date": "2021-02-22", "anchor_end_of_pay_period": "2021-02-15", "day_1": 15,
+            "day_2": 31, "name": "Staff", "custom_name": "Staff semi-monthly schedule",
+            "auto_pilot": False, "active": True}]}
+        # Sandbox: the next N event deliveries are dropped on the floor (a lost webhook).
+        self.drop_deliveries = 0
+
+    def add_earning_type(self, company_uuid: str, name: str, *, custom: bool) -> dict:
+        """Add an earning type (§1.7 ``Earning-Type-List`` item ``{name, uuid, active}``)."""
+        et = {"name": name, "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"earning:{company_uuid}:{name}")),
+              "active": True, "company_uuid": company_uuid, "custom": custom}
+        self.earning_types[et["uuid"]] = et
+        return et
 
     # ----------------------------------------------------------------- tokens and grants
     def new_grant(self, kind: str, company_uuid: str | None) -> str:
@@ -782,6 +807,33 @@ def create_app(config: dict | None = None) -> Flask:
             return paged
         return gusto_json(paged[0], 200, paged[1])
 
+    # ------------------------------------------------------------------ reference data (§1.7)
+    @app.get("/v1/companies/<company_id>/earning_types")
+    def earning_type_list(company_id):
+        """OAS ``get-v1-companies-company_id-earning_types``: ``{"default": [...], "custom": [...]}``
+        of ``{name, uuid, active}``."""
+        refused = company_access(company_id)
+        if refused is not None:
+            return refused
+        with world.lock:
+            items = [dict(e) for e in world.earning_types.values() if e["company_uuid"] == company_id]
+        pick = lambda custom: [{k: e[k] for k in ("name", "uuid", "active")} for e in items  # noqa: E731
+                               if e["custom"] == custom]
+        return gusto_json({"default": pick(False), "custom": pick(True)})
+
+    @app.get("/v1/companies/<company_id>/pay_schedules")
+    def pay_schedule_list(company_id):
+        """OAS ``get-v1-companies-company_id-pay_schedules`` (``Pay-Schedule-List``)."""
+        refused = company_access(company_id)
+        if refused is not None:
+            return refused
+        with world.lock:
+            items = copy.deepcopy(world.pay_schedules.get(company_id, []))
+        paged = paginate(items, forced=False)
+        if isinstance(paged, Response):
+            return paged
+        return gusto_json(paged[0], 200, paged[1])
+
     # ------------------------------------------------------------------ employees (§1.7)
     @app.get("/v1/companies/<company_id>/employees")
     def employee_list(company_id):
@@ -954,6 +1006,11 @@ def create_app(config: dict | None = None) -> Flask:
         with world.lock:
             event = world.record_event(event_type, entity_type, entity_uuid, company_uuid)
             subs = world.subscribers(entity_type)
+            if subs and world.drop_deliveries > 0:  # sandbox fault: this webhook is lost
+                world.drop_deliveries -= 1
+                world.deliveries.append({"kind": "event", "event_uuid": event["uuid"], "status": "dropped",
+                                         "attempt": 0, "time": world.now()})
+                subs = []
         for sub in subs:
             deliverer.deliver("event", event["uuid"], sub, event)
         return event
@@ -973,8 +1030,10 @@ def create_app(config: dict | None = None) -> Flask:
     def sb_payroll_create():
         """Sandbox: a synthetic payroll cloned from the example with ``compensations`` entries
         (``{"compensations": N, "processed": true, "start_date", "end_date", "check_date",
-        "off_cycle", "company_uuid", "totals": {key: amount}}``); totals are the example's (not
-        re-added) with the given keys replaced."""
+        "off_cycle", "company_uuid", "totals": {key: amount}, "earnings": [{"name", "amount"}]}``);
+        totals are the example's (not re-added) with the given keys replaced; each of ``earnings``
+        is a fixed compensation added to the first employee, its amount added to their and the
+        totals' gross and net pay (so the payroll still reconciles)."""
         body = request.get_json(force=True) or {}
         base = load_example_payroll()
         pid = str(uuid.uuid4())
@@ -991,6 +1050,14 @@ def create_app(config: dict | None = None) -> Flask:
                      "company_uuid": body.get("company_uuid") or COMPANY_UUID,
                      "check_date": body.get("check_date") or base["check_date"],
                      "processed_date": base["processed_date"] if processed else None})
+        for extra in body.get("earnings") or []:  # extra fixed compensations on the first employee
+            amount = Decimal(str(extra["amount"]))
+            comps[0]["fixed_compensations"].append({"name": extra["name"], "amount": f"{amount:.2f}",
+                                                    "job_uuid": comps[0]["fixed_compensations"][0]["job_uuid"]})
+            for k in ("gross_pay", "net_pay", "check_amount"):
+                comps[0][k] = f"{Decimal(comps[0][k]) + amount:.2f}"
+            for k in ("gross_pay", "net_pay", "check_amount", "company_debit", "net_pay_debit"):
+                base["totals"][k] = f"{Decimal(base['totals'][k]) + amount:.2f}"
         if isinstance(body.get("totals"), dict):  # tests: totals that do not reconcile, etc.
             base["totals"] = dict(base["totals"], **{k: str(v) for k, v in body["totals"].items()})
         base["pay_period"] = dict(base["pay_period"],
@@ -1031,6 +1098,125 @@ def create_app(config: dict | None = None) -> Flask:
                                                  f"s{start + i:05d}", "Associate", "2022-01-03", None)
                 created.append(uid)
         return jsonify({"created": created}), 201
+
+    @app.post("/_sandbox/employees/hire")
+    def sb_hire():
+        """Sandbox: hire people and emit ``employee.created`` for each (§1.5 employee events).
+        Body ``{"employees": [{"first_name", "last_name", "title", "department", "hire_date",
+        "employee_code"}], "company_uuid"}`` or ``{"count": N, ...defaults}``."""
+        body = request.get_json(force=True) or {}
+        company = body.get("company_uuid") or COMPANY_UUID
+        specs = body.get("employees") or [
+            {"first_name": f"Hire{i:04d}", "last_name": body.get("last_name", "Bulk"),
+             "title": body.get("title", "Associate"), "department": body.get("department", "Operations")}
+            for i in range(int(body.get("count", 1)))]
+        created = []
+        with world.lock:
+            for spec in specs:
+                uid = str(uuid.uuid4())
+                emp = _employee(uid, company, spec.get("first_name", "New"), spec.get("last_name", "Hire"),
+                                spec.get("employee_code") or uid.replace("-", "")[:6],
+                                spec.get("title", "Associate"),
+                                spec.get("hire_date") or world.today().isoformat(), spec.get("department"))
+                world.employees[uid] = emp
+                created.append(uid)
+        events = [emit("employee.created", "Employee", uid, company) for uid in created]
+        return jsonify({"created": created, "events": [e["uuid"] for e in events]}), 201
+
+    @app.patch("/_sandbox/employees/<employee_id>")
+    def sb_employee_update(employee_id):
+        """Sandbox: change an employee (``first_name``, ``last_name``, ``email``, ``department``;
+        a job change: ``title``) and emit ``employee.updated``. ASSUMPTION: Gusto fires
+        ``employee.updated`` for a job change too (its EmployeeJobCompensation events are not
+        emulated)."""
+        body = request.get_json(force=True) or {}
+        with world.lock:
+            emp = world.employees.get(employee_id)
+            if emp is None:
+                return jsonify(NOT_FOUND), 404
+            for key in ("first_name", "last_name", "email", "department"):
+                if key in body:
+                    emp[key] = body[key]
+            if "title" in body:
+                emp["jobs"][0]["title"] = body["title"]
+            emp["version"] = hashlib.md5(json.dumps(emp, sort_keys=True).encode()).hexdigest()
+            company = emp["company_uuid"]
+        event = emit("employee.updated", "Employee", employee_id, company)
+        return jsonify({"employee": employee_id, "event": event["uuid"]})
+
+    @app.post("/_sandbox/employees/<employee_id>/terminate")
+    def sb_terminate(employee_id):
+        """Sandbox: create a termination (``effective_date``, default today) and emit
+        ``employee.terminated``; when it is already effective, ``employee.terminated_effective``
+        too (§1.5 employee events). ``terminated`` turns true once effective."""
+        body = request.get_json(force=True) or {}
+        with world.lock:
+            emp = world.employees.get(employee_id)
+            if emp is None:
+                return jsonify(NOT_FOUND), 404
+            effective = body.get("effective_date") or world.today().isoformat()
+            emp["terminations"] = [{"uuid": str(uuid.uuid4()), "version": secrets.token_hex(16),
+                                    "employee_uuid": employee_id, "active": True, "cancelable": True,
+                                    "effective_date": effective, "run_termination_payroll": False}]
+            now_effective = dt.date.fromisoformat(effective) <= world.today()
+            emp["terminated"] = now_effective
+            company = emp["company_uuid"]
+        events = [emit("employee.terminated", "Employee", employee_id, company)]
+        if now_effective:
+            events.append(emit("employee.terminated_effective", "Employee", employee_id, company))
+        return jsonify({"employee": employee_id, "events": [e["uuid"] for e in events]})
+
+    @app.post("/_sandbox/employees/<employee_id>/rehire")
+    def sb_rehire(employee_id):
+        """Sandbox: rehire (``hire_date``, default today): terminations inactive, a new hire
+        date on the primary job; emits ``employee.rehired`` (§1.5 employee events)."""
+        body = request.get_json(force=True) or {}
+        with world.lock:
+            emp = world.employees.get(employee_id)
+            if emp is None:
+                return jsonify(NOT_FOUND), 404
+            for t in emp["terminations"]:
+                t["active"] = False
+            emp["terminated"] = False
+            emp["jobs"][0]["hire_date"] = body.get("hire_date") or world.today().isoformat()
+            company = emp["company_uuid"]
+        event = emit("employee.rehired", "Employee", employee_id, company)
+        return jsonify({"employee": employee_id, "event": event["uuid"]})
+
+    @app.post("/_sandbox/earning_types")
+    def sb_earning_type():
+        """Sandbox: add a custom earning type ``{"name"}`` (as ``POST …/earning_types`` would)."""
+        body = request.get_json(force=True) or {}
+        if not body.get("name"):
+            return jsonify({"error": "name required"}), 400
+        with world.lock:
+            et = world.add_earning_type(body.get("company_uuid") or COMPANY_UUID, body["name"], custom=True)
+        return jsonify(et), 201
+
+    @app.post("/_sandbox/payrolls/<pid>/<action>")
+    def sb_payroll_lifecycle(pid, action):
+        """Sandbox: ``reverse`` or ``cancel`` a processed payroll and emit ``payroll.reversed`` /
+        ``payroll.cancelled`` (§1.5 payroll events). ASSUMPTION: the payroll keeps its body; a
+        ``reversed``/``cancelled`` flag is added for the emulator's own bookkeeping."""
+        if action not in ("reverse", "cancel"):
+            return jsonify(NOT_FOUND), 404
+        with world.lock:
+            p = world.payrolls.get(pid)
+            if p is None:
+                return jsonify(NOT_FOUND), 404
+            p["reversed" if action == "reverse" else "cancelled"] = True
+            company = p["company_uuid"]
+        event = emit("payroll.reversed" if action == "reverse" else "payroll.cancelled", "Payroll", pid, company)
+        return jsonify({"payroll_uuid": pid, "event": event})
+
+    @app.post("/_sandbox/deliveries/drop")
+    def sb_drop():
+        """Sandbox: the next ``count`` events are recorded (they show in /v1/events) but their
+        webhooks are never delivered: a webhook lost on the floor."""
+        body = request.get_json(force=True) or {}
+        with world.lock:
+            world.drop_deliveries = int(body.get("count", 1))
+        return jsonify({"drop": world.drop_deliveries}), 201
 
     @app.post("/_sandbox/deliveries/redeliver/<event_uuid>")
     def sb_redeliver(event_uuid):

@@ -109,7 +109,8 @@ def test_mapping_overrides_change_ledgers_and_groups():
     assert lines_by_component(entry)["net_pay"].ledger == "HDFC Salary A/c"
     assert {a.cost_category for a in entry.lines[0].allocations} == {"Employees"}
     masters = {m.name: m for m in mapping.ledger_masters({l.ledger for l in entry.lines})}
-    assert masters["HDFC Salary A/c"].group == "Bank Accounts"
+    # a ledger a person mapped must exist in the books: the connector never creates it
+    assert "HDFC Salary A/c" not in masters and mapping.user_ledgers == {"HDFC Salary A/c"}
     assert masters["Salaries & Wages"].cost_centres_on is True
     assert masters["Payroll Taxes Payable"].group == "Duties & Taxes"
 
@@ -127,3 +128,44 @@ def test_journal_round_trips_through_its_dict_exactly():
     entry = build_journal(run_with(), PayrollMapping.from_overrides(), EMPLOYEES, source="gusto")
     again = JournalEntry.from_dict(entry.to_dict())
     assert again == entry
+
+
+def test_earning_types_get_their_own_ledger_lines_allocated_to_who_earned_them():
+    comps = (EmployeeCompensation("e1", D("2791.25"), D("1953.31"), earnings=(("Bonus", D("100.00")),)),
+             EmployeeCompensation("e2", D("2791.25"), D("1953.31"),
+                                  earnings=(("Bonus", D("50.00")), ("Gym Stipend", D("25.00")))))
+    mapping = PayrollMapping.from_overrides(earning_overrides={"Gym Stipend": {"ledger": "Staff Welfare"}})
+    entry = build_journal(run_with(comps=comps), mapping, EMPLOYEES, source="gusto")
+    wages = [l for l in entry.lines if l.component == "gross_wages"]
+    assert [(l.ledger, l.debit) for l in wages] == [
+        ("Salaries & Wages", D("130635.89") - D("175.00")), ("Wages - Bonus", D("150.00")),
+        ("Staff Welfare", D("25.00"))]
+    bonus = {a.cost_centre: a.amount for a in wages[1].allocations}
+    assert bonus == {"Asha Rao (A1)": D("100.00"), "Ben Lim (B2)": D("50.00")}
+    base = {a.cost_centre: a.amount for a in wages[0].allocations}
+    assert base["Asha Rao (A1)"] == D("2691.25") and base["Ben Lim (B2)"] == D("2716.25")
+    assert entry.total_debit == entry.total_credit
+    owned = {m.name: m for m in mapping.ledger_masters({l.ledger for l in entry.lines}, ["Bonus", "Gym Stipend"])}
+    assert owned["Wages - Bonus"].group == "Indirect Expenses" and owned["Wages - Bonus"].cost_centres_on
+    assert "Staff Welfare" not in owned  # mapped by a person: must exist already
+
+
+def test_earnings_above_an_employees_gross_pay_are_refused():
+    comps = (EmployeeCompensation("e1", D("10.00"), D("5.00"), earnings=(("Bonus", D("11.00")),)),)
+    with pytest.raises(MappingError, match="more than their gross pay"):
+        build_journal(run_with(comps=comps), PayrollMapping.from_overrides(), source="gusto")
+
+
+def test_reversing_entry_nets_every_ledger_and_cost_centre_to_zero():
+    entry = build_journal(run_with(), PayrollMapping.from_overrides(), EMPLOYEES, source="gusto")
+    rev = entry.reversed(key=entry.key + "-reversal", date=dt.date(2021, 3, 1), narration="Reversal")
+    net: dict = {}
+    for e, sign in ((entry, 1), (rev, 1)):
+        for l in e.lines:
+            net[l.ledger] = net.get(l.ledger, D("0")) + sign * (l.debit - l.credit)
+            for a in l.allocations:
+                key = (l.ledger, a.cost_centre)
+                net[key] = net.get(key, D("0")) + (a.amount if l.debit else -a.amount)
+    assert set(net.values()) == {D("0.00")}
+    assert rev.key == "gusto-payroll-p-1-reversal" and rev.source_ref == entry.source_ref
+    assert rev.total_debit == entry.total_credit

@@ -11,7 +11,7 @@ import datetime as dt
 
 from connector_tasks.core.errors import MappingError
 from connector_tasks.domain.model import (
-    Employee, EmployeeCompensation, PayrollRun, PayrollTotals, money,
+    ZERO, Employee, EmployeeCompensation, PayrollRun, PayrollTotals, money,
 )
 
 # PayrollTotals field ← Gusto totals key (§1.6 / OAS Payroll-Totals-Type). "benefits" is "the
@@ -34,6 +34,8 @@ TOTALS_MAP = {
     "child_support_debit": "child_support_debit",
 }
 REQUIRED_TOTALS = ("gross_pay", "net_pay", "employee_taxes", "employer_taxes")
+#: fixed_compensations names that are not earnings (casefolded).
+NOT_EARNINGS = frozenset({"reimbursement", "reimbursements"})
 
 
 def _date(value, what: str) -> dt.date:
@@ -76,11 +78,20 @@ def payroll_from_gusto(data: dict) -> PayrollRun:
         if not eid:
             raise MappingError(f"Gusto payroll {pid} compensation #{i} has no employee_uuid",
                                system="gusto")
+        earnings = []
+        for f in c.get("fixed_compensations") or []:
+            name = (f.get("name") or "").strip()
+            amount = money(f.get("amount"), what=f"{pid} {eid} fixed_compensations {name}")
+            # ASSUMPTION: "Reimbursement" rides in fixed_compensations but is not pay (it is the
+            # totals' reimbursements, outside gross_pay); every other name is an earning type.
+            if name and amount != ZERO and name.casefold() not in NOT_EARNINGS:
+                earnings.append((name, amount))
         comps.append(EmployeeCompensation(
             employee_id=eid,
             gross_pay=money(c.get("gross_pay"), what=f"{pid} {eid} gross_pay"),
             net_pay=money(c.get("net_pay"), what=f"{pid} {eid} net_pay"),
-            excluded=bool(c.get("excluded", False))))
+            excluded=bool(c.get("excluded", False)),
+            earnings=tuple(earnings)))
     return PayrollRun(
         source_id=pid,
         company_id=company,
@@ -113,6 +124,9 @@ def employee_from_gusto(data: dict) -> Employee:
         raise MappingError("Gusto employee has no uuid", system="gusto")
     job = _primary_job(data)
     hire = job.get("hire_date") or data.get("hired_at")
+    # the active termination's effective date (§1.7 ``terminations[]``)
+    active = [t for t in (data.get("terminations") or []) if isinstance(t, dict) and t.get("active")]
+    ends = sorted(t.get("effective_date") for t in active if t.get("effective_date"))
     return Employee(
         source_id=uid,
         first_name=data.get("first_name") or "",
@@ -123,6 +137,7 @@ def employee_from_gusto(data: dict) -> Employee:
         title=(job.get("title") or data.get("title") or None),
         hire_date=_date(hire, f"employee {uid} hire_date") if hire else None,
         terminated=bool(data.get("terminated", False)),
+        termination_date=_date(ends[-1], f"employee {uid} termination effective_date") if ends else None,
     )
 
 
@@ -144,3 +159,13 @@ class GustoPayrollSource:
     def list_employees(self) -> list[Employee]:
         """Every employee of the company, terminated ones included."""
         return [employee_from_gusto(e) for e in self.client.list_employees(self.company_id)]
+
+    def get_employee(self, employee_id: str) -> Employee:
+        """One employee as Gusto knows them now (``GET /v1/employees/{id}``, §1.7)."""
+        return employee_from_gusto(self.client.get_employee(employee_id))
+
+    def earning_types(self) -> list[str]:
+        """Names of the company's active earning types, default and custom (§1.7)."""
+        body = self.client.list_earning_types(self.company_id) or {}
+        return [e["name"] for group in ("default", "custom") for e in body.get(group) or []
+                if e.get("name") and e.get("active", True)]

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, ContextManager, Iterator, Protocol
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol
 from urllib.parse import urlencode
 
 import requests
@@ -165,7 +165,9 @@ class GustoClient:
     ``X-Gusto-API-Version`` (§1.2). ``before_request()``: called before every ``/v1`` call
     (global rate budget: Gusto allows 200 requests per rolling 60 s per grant, §1.3).
     ``on_rate_limited(retry_after_seconds | None)``: called on a 429 before
-    :class:`RateLimitedError` is raised. ``timeout``: (connect, read) seconds.
+    :class:`RateLimitedError` is raised. ``on_response(headers)``: called with the headers of
+    every other ``/v1`` response, so ``X-RateLimit-Remaining: 0`` with ``X-RateLimit-Reset``
+    (§1.3) holds the budget back before a 429 happens. ``timeout``: (connect, read) seconds.
 
     Errors: :class:`AuthError` (401/403 after one refresh, ``invalid_grant``, no tokens),
     :class:`RateLimitedError` (429, ``retry_after`` seconds), :class:`TransientApiError`
@@ -178,6 +180,7 @@ class GustoClient:
                  api_version: str = DEFAULT_API_VERSION, session: requests.Session | None = None,
                  before_request: Callable[[], None] | None = None,
                  on_rate_limited: Callable[[float | None], None] | None = None,
+                 on_response: Callable[[Mapping[str, str]], object] | None = None,
                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -187,6 +190,7 @@ class GustoClient:
         self.session = session or requests.Session()
         self.before_request = before_request
         self.on_rate_limited = on_rate_limited
+        self.on_response = on_response
         self.timeout = timeout
         self._system_lock = threading.Lock()
         self._system_token: tuple[str, float] | None = None
@@ -283,8 +287,11 @@ class GustoClient:
             self.before_request()
         headers = {"Authorization": f"Bearer {token}", "X-Gusto-API-Version": self.api_version,
                    "Accept": "application/json"}
-        return send(self.session, method, f"{self.base_url}{path}", system=SYSTEM,
+        resp = send(self.session, method, f"{self.base_url}{path}", system=SYSTEM,
                     timeout=self.timeout, params=params, json=json_body, headers=headers)
+        if self.on_response is not None and resp.status_code != 429:
+            self.on_response(resp.headers)
+        return resp
 
     def _request(self, method: str, path: str, *, params: dict | None = None,
                  json_body: dict | None = None, auth: str = "company") -> requests.Response:
@@ -396,6 +403,24 @@ class GustoClient:
         """Every employee of ``company_id`` — onboarding, active and terminated — all pages (§1.7)."""
         out: list[dict] = []
         for body, _ in self._pages(f"/v1/companies/{company_id}/employees", {}):
+            out.extend(body or [])
+        return out
+
+    def get_employee(self, employee_id: str) -> dict:
+        """``GET /v1/employees/{employee_id}`` (§1.7): one employee with jobs and terminations.
+        Raises NotFoundError (404) for an unknown or another company's employee."""
+        return self._json(self._request("GET", f"/v1/employees/{employee_id}"))
+
+    def list_earning_types(self, company_id: str) -> dict:
+        """``GET /v1/companies/{company_id}/earning_types`` (§1.7): ``{"default": [{name, uuid,
+        active}], "custom": [...]}``."""
+        return self._json(self._request("GET", f"/v1/companies/{company_id}/earning_types"))
+
+    def list_pay_schedules(self, company_id: str) -> list[dict]:
+        """``GET /v1/companies/{company_id}/pay_schedules`` (OAS ``Pay-Schedule-List``), all pages:
+        ``[{uuid, frequency, anchor_pay_date, name, custom_name, active, ...}]``."""
+        out: list[dict] = []
+        for body, _ in self._pages(f"/v1/companies/{company_id}/pay_schedules", {}):
             out.extend(body or [])
         return out
 

@@ -66,7 +66,8 @@ def gusto_client(conn: Connection) -> GustoClient:
     return GustoClient(base, s.gusto_client_id, s.gusto_client_secret, DbTokenStore(conn.id),
                        api_version=s.gusto_api_version,
                        before_request=lambda: budget.acquire(max_wait=5.0),
-                       on_rate_limited=budget.penalize)
+                       on_rate_limited=budget.penalize,
+                       on_response=budget.observe_headers)
 
 
 def _gusto_connection(session, name: str) -> Connection | None:

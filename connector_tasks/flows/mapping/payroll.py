@@ -8,6 +8,7 @@ rows (``kind="ledger"``, ``key=<component>``, ``value=<ledger>``, ``extra={"grou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from connector_tasks.core.errors import MappingError
 from connector_tasks.domain.model import LedgerMaster
@@ -46,8 +47,13 @@ COMPONENTS: tuple[Component, ...] = (
 )
 COMPONENT_KEYS = tuple(c.key for c in COMPONENTS)
 
-DEFAULT_COST_CATEGORY = "Primary Cost Category"
+#: Employees are cost centres of this category (the headcount masters); payroll wages are
+#: allocated to the same centres.
+DEFAULT_COST_CATEGORY = "Employees"
 UNALLOCATED_COST_CENTRE = "Unallocated"
+#: The default ledger of an earning type (Bonus → "Wages - Bonus"): prefixed so it can never
+#: collide with, say, a "Commission" income ledger the company already keeps.
+EARNING_LEDGER_FORMAT = "Wages - {name}"
 
 
 @dataclass(frozen=True)
@@ -55,18 +61,25 @@ class PayrollMapping:
     """The ledgers (and cost category) a connection's payroll journals use.
 
     ``ledgers`` maps component key → ledger name, ``groups`` ledger name → parent group.
-    Build it with :meth:`from_overrides`.
+    ``earning_ledgers`` maps an earning type's name → the ledger of a user's choosing (others
+    get :data:`EARNING_LEDGER_FORMAT`, under the gross wages ledger's group). ``user_ledgers``
+    are the ledgers a person mapped: they must already exist in the target (the connector
+    creates only the ledgers it owns). Build it with :meth:`from_overrides`.
     """
 
     ledgers: dict[str, str]
     groups: dict[str, str]
     cost_category: str = DEFAULT_COST_CATEGORY
     cost_centre_ledgers: frozenset[str] = field(default_factory=frozenset)
+    earning_ledgers: dict[str, str] = field(default_factory=dict)
+    user_ledgers: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, dict] | None = None,
-                       cost_category: str | None = None) -> "PayrollMapping":
-        """Defaults with ``overrides`` applied: ``{component: {"ledger": name, "group": g}}``.
+                       cost_category: str | None = None,
+                       earning_overrides: dict[str, dict] | None = None) -> "PayrollMapping":
+        """Defaults with ``overrides`` applied: ``{component: {"ledger": name, "group": g}}``,
+        and ``earning_overrides`` ``{earning type name: {"ledger": name}}``.
 
         Raises :class:`MappingError` for an unknown component or an empty ledger name.
         """
@@ -81,16 +94,40 @@ class PayrollMapping:
             ledgers[key] = name
             default_group = next(c.group for c in COMPONENTS if c.key == key)
             groups[name] = spec.get("group") or groups.get(name) or default_group
+        earning = {}
+        for name, spec in (earning_overrides or {}).items():
+            ledger = (spec.get("ledger") or "").strip()
+            if not ledger:
+                raise MappingError(f"mapping of earning type {name!r} names no ledger")
+            earning[name] = ledger
         cc = frozenset(ledgers[c.key] for c in COMPONENTS if c.cost_centres)
+        user = frozenset(ledgers[k] for k in (overrides or {})) | frozenset(earning.values())
         return cls(ledgers=ledgers, groups=groups, cost_category=cost_category or DEFAULT_COST_CATEGORY,
-                   cost_centre_ledgers=cc)
+                   cost_centre_ledgers=cc, earning_ledgers=earning, user_ledgers=user)
 
-    def ledger_masters(self, used: set[str] | None = None) -> list[LedgerMaster]:
-        """The ledger masters the journal needs (only ``used`` names when given), each once."""
+    def earning_ledger(self, earning_type: str) -> str:
+        """The ledger of earning type ``earning_type`` (a user's mapping, else the default name)."""
+        return self.earning_ledgers.get(earning_type) or EARNING_LEDGER_FORMAT.format(name=earning_type)
+
+    @property
+    def wages_group(self) -> str:
+        """The group of the gross wages ledger, where earning-type ledgers are created."""
+        return self.groups[self.ledgers["gross_wages"]]
+
+    def ledger_masters(self, used: set[str] | None = None,
+                       earning_types: Iterable[str] = ()) -> list[LedgerMaster]:
+        """The ledger masters the connector owns and may create (only ``used`` names when
+        given), each once: the components' default ledgers and a ledger per earning type in
+        ``earning_types`` (under :attr:`wages_group`, taking cost centres). Ledgers a person
+        mapped (:attr:`user_ledgers`) are never listed: they must exist already."""
         seen: dict[str, LedgerMaster] = {}
         for comp in COMPONENTS:
             name = self.ledgers[comp.key]
-            if (used is None or name in used) and name not in seen:
+            if (used is None or name in used) and name not in seen and name not in self.user_ledgers:
                 seen[name] = LedgerMaster(name=name, group=self.groups[name],
                                           cost_centres_on=name in self.cost_centre_ledgers)
+        for et in earning_types:
+            name = self.earning_ledger(et)
+            if (used is None or name in used) and name not in seen and name not in self.user_ledgers:
+                seen[name] = LedgerMaster(name=name, group=self.wages_group, cost_centres_on=True)
         return list(seen.values())
