@@ -19,6 +19,7 @@ from config.settings import Settings
 
 GUSTO_QUEUE = "gusto"
 DEFAULT_QUEUE = "default"
+ACUMATICA_QUEUE = "acumatica"  # cloud workers posting to Acumatica (they reach the store)
 
 
 def tally_queue(connection: str) -> str:
@@ -51,10 +52,11 @@ def celery_config(settings: Settings) -> dict:
         # the soft limit leaves a task a tenth of its time (at most 30 s) to report and retry
         "task_soft_time_limit": settings.task_time_limit - min(30, max(1, settings.task_time_limit // 10)),
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": [Queue(DEFAULT_QUEUE), Queue(GUSTO_QUEUE)],
+        "task_queues": [Queue(DEFAULT_QUEUE), Queue(GUSTO_QUEUE), Queue(ACUMATICA_QUEUE)],
         "task_create_missing_queues": True,
         "task_routes": {
             "gusto.*": {"queue": GUSTO_QUEUE},
+            "acumatica.*": {"queue": ACUMATICA_QUEUE},
             "connector.*": {"queue": DEFAULT_QUEUE},
         },
         "task_serializer": "json",
@@ -64,5 +66,7 @@ def celery_config(settings: Settings) -> dict:
         "task_send_sent_event": True,
         "beat_schedule": {
             "sweep-stuck-jobs": {"task": "connector.sweep", "schedule": 60.0},
+            # the polling fallback: one gusto.poll_events per connected Gusto connection
+            "poll-gusto-events": {"task": "gusto.poll_all", "schedule": float(settings.poll_interval)},
         },
     }

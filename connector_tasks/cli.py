@@ -1,8 +1,8 @@
 """``ml-connector``: the operator's command line.
 
-Commands: ``db upgrade``, ``connections``
-(add, list), ``gusto subscribe``, ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``,
-``web`` and ``worker``.
+Commands: ``db upgrade``, ``connections`` (add, list), ``gusto subscribe|poll|reference-data``,
+``mappings show|set|unset``, ``backfill``, ``jobs list [--failed]``, ``jobs replay ID``,
+``audit ID``, ``relay``, ``rotate-keys``, ``web`` and ``worker``.
 """
 from __future__ import annotations
 
@@ -106,6 +106,135 @@ def gusto_subscribe(connection: str) -> None:
     click.echo(f"subscription {sub['uuid']} is {sub.get('status')}")
 
 
+@gusto.command("poll")
+@click.argument("connection")
+def gusto_poll(connection: str) -> None:
+    """Read Gusto's /v1/events for CONNECTION now (the polling fallback beat does this every
+    GUSTO_POLL_SECONDS) and feed new events to the inbound path."""
+    from connector_tasks.connectors.gusto.sync import poll_events
+
+    r = poll_events(connection)
+    click.echo(f"{r['new']} new event(s), {r['duplicates']} already received; cursor {r['cursor']}")
+
+
+@gusto.command("reference-data")
+@click.argument("connection")
+def gusto_reference_data(connection: str) -> None:
+    """Read CONNECTION's earning types and pay schedules and create their ledgers in the target."""
+    from connector_tasks.celery_app import app
+
+    app.send_task("gusto.sync_reference_data", args=[connection])
+    click.echo(f"reference data of {connection} queued; see `ml-connector jobs list`")
+
+
+@main.group()
+def mappings() -> None:
+    """Which ledger each pay component and earning type goes to (per Gusto connection)."""
+
+
+@mappings.command("show")
+@click.argument("connection")
+@click.option("--json", "as_json", is_flag=True)
+def mappings_show(connection: str, as_json: bool) -> None:
+    """Show CONNECTION's effective mapping (defaults and a person's choices)."""
+    from connector_tasks.mappings import show
+
+    m = show(connection)
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    click.echo(f"cost category: {m['cost_category']}")
+    for c in m["components"]:
+        click.echo(f"  {c['component']:26} {c['side']:6} → {c['ledger']}  ({c['group']})"
+                   + ("  [mapped]" if c["mapped"] else ""))
+    for e in m["earning_types"]:
+        click.echo(f"  earning {e['earning_type']!r:24} → {e['ledger']}" + ("  [mapped]" if e["mapped"] else ""))
+
+
+@mappings.command("set")
+@click.argument("connection")
+@click.argument("key")
+@click.argument("ledger")
+@click.option("--earning-type", is_flag=True, help="KEY is an earning type's name, not a pay component")
+@click.option("--wait", default=30.0, show_default=True, help="seconds to wait for the Tally agent")
+def mappings_set(connection: str, key: str, ledger: str, earning_type: bool, wait: float) -> None:
+    """Map pay component KEY (or an earning type) of CONNECTION to LEDGER; the ledger must
+    exist in the target's books (checked through the Tally agent)."""
+    from connector_tasks.core.errors import ConnectorError
+    from connector_tasks.mappings import set_mapping
+
+    try:
+        row = set_mapping(connection, "earning_type" if earning_type else "ledger", key, ledger, wait=wait)
+    except ConnectorError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{row['key']} → {row['ledger']}")
+
+
+@mappings.command("unset")
+@click.argument("connection")
+@click.argument("key")
+@click.option("--earning-type", is_flag=True)
+def mappings_unset(connection: str, key: str, earning_type: bool) -> None:
+    """Drop CONNECTION's mapping of KEY (back to the default ledger)."""
+    from connector_tasks.mappings import unset_mapping
+
+    done = unset_mapping(connection, "earning_type" if earning_type else "ledger", key)
+    click.echo(f"{key}: " + ("back to the default ledger" if done else "was not mapped"))
+
+
+@main.command()
+@click.argument("connection")
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="first pay-period day")
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="last pay-period day")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="follow the jobs until they end")
+@click.option("--timeout", default=1800.0, show_default=True, help="seconds to follow them")
+def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
+    """Post every payroll of CONNECTION processed with a pay period within --from..--to
+    (payrolls already posted are not posted again), with a progress display."""
+    import time
+
+    from sqlalchemy import select
+
+    from connector_tasks.connectors.gusto.sync import backfill_payrolls
+    from connector_tasks.flows.payroll_to_journal import FLOW
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import SyncJob
+
+    with click.progressbar(length=1, label="reading payrolls from Gusto") as bar:
+        state = {"total": None}
+
+        def progress(done, total, _pid):
+            if state["total"] is None:
+                state["total"] = total
+                bar.length = total
+            bar.update(1)
+
+        payrolls = backfill_payrolls(connection, start.date(), end.date(), progress)
+    click.echo(f"{len(payrolls)} processed payroll(s) in {start.date()}..{end.date()} fed to the inbound path")
+    if not wait or not payrolls:
+        return
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        with session_scope(_settings().database_url) as s:
+            jobs = s.scalars(select(SyncJob).where(SyncJob.flow == FLOW, SyncJob.source_id.in_(payrolls))).all()
+            counts: dict[str, int] = {}
+            for j in jobs:
+                counts[j.status] = counts.get(j.status, 0) + 1
+        counts["waiting"] = len(payrolls) - len(jobs)
+        line = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+        if line != last:
+            click.echo(f"  {line}")
+            last = line
+        if counts.get("done", 0) + counts.get("failed", 0) + counts.get("cancelled", 0) == len(payrolls):
+            break
+        if time.monotonic() > deadline:
+            raise click.ClickException("jobs still running; follow them with `ml-connector jobs list`")
+        time.sleep(0.5)
+    if counts.get("failed"):
+        raise click.ClickException(f"{counts['failed']} payroll(s) parked: `ml-connector jobs list --failed`")
+
+
 @main.group()
 def jobs() -> None:
     """Sync jobs: see and replay."""
@@ -138,13 +267,39 @@ def jobs_replay(job_id: int) -> None:
 
 @main.command()
 @click.argument("source_id")
-def audit(source_id: str) -> None:
-    """Print the audit trail of SOURCE_ID (a payroll uuid, say)."""
+@click.option("--json", "as_json", is_flag=True, help="the whole trail as JSON")
+def audit(source_id: str, as_json: bool) -> None:
+    """Print the audit trail of SOURCE_ID (a payroll or employee uuid): its events, jobs with
+    every attempt and the target's reply, and where it landed."""
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
 
     with session_scope(_settings().database_url) as session:
-        click.echo(json.dumps(repo.audit_trail(session, source_id), indent=2))
+        trail = repo.audit_trail(session, source_id)
+    if as_json:
+        click.echo(json.dumps(trail, indent=2))
+        return
+    if not (trail["events"] or trail["jobs"] or trail["external_refs"]):
+        raise click.ClickException(f"nothing is known about {source_id}")
+    click.echo(f"{source_id}")
+    for e in trail["events"]:
+        click.echo(f"  event   {e['received_at']}  {e['type']:28} via {e['source']:8} {e['status']:9} "
+                   f"deliveries={e['deliveries']}  {e['uuid']}")
+    for j in trail["jobs"]:
+        click.echo(f"  job #{j['id']} {j['flow']} [{j['status']}] key={j['key']}"
+                   + (f" → {j['target_ref']}" if j["target_ref"] else ""))
+        if j.get("reverses"):
+            click.echo(f"      reverses job #{j['reverses'].get('job')} (voucher {j['reverses'].get('target_ref')})")
+        for w in j["warnings"] or []:
+            click.echo(f"      warning: {w}")
+        for a in j["attempts_log"]:
+            click.echo(f"      {a['started_at']}  {a['phase']:8} {a['outcome'] or 'running':8} {a['worker'] or ''}"
+                       + (f"\n          {a['error']}" if a["error"] else "")
+                       + (f"\n          reply: {json.dumps(a['detail'])}" if a["detail"] else ""))
+        if j["last_error"] and j["status"] != "done":
+            click.echo(f"      last error: {j['last_error']}")
+    for r in trail["external_refs"]:
+        click.echo(f"  landed  {r['source']} → {r['target_system']} {r['target_type']} {r['target_id']}")
 
 
 @main.command()
@@ -191,6 +346,9 @@ def worker(queues: str, concurrency: int) -> None:
 
     app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "--without-gossip",
                      "--without-mingle", "-l", "INFO"])
+
+
+main.add_command(__import__("connector_tasks.connectors.acumatica.cli", fromlist=["acumatica"]).acumatica)
 
 
 if __name__ == "__main__":  # pragma: no cover

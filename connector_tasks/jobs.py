@@ -102,9 +102,13 @@ def record_post_result(job_id: int, outcome: dict) -> None:
     ``outcome``: ``{"outcome": "ok"|"retry"|"failed", "target_id", "target_system",
     "target_type", "error", "detail", "task_id", "worker", "started_at"}``. ``ok`` finishes the
     job and records the external reference; ``failed`` parks it; ``retry`` only logs the try.
-    Idempotent: a repeated ``ok`` leaves one reference.
+    Idempotent: a repeated ``ok`` leaves one reference. A job re-opened while its target step
+    ran (an employee changed again) carries a newer ``payload["seq"]``: an outcome for an
+    older ``seq`` is logged and the newest payload is sent again, so the target ends on the
+    newest state whatever order the agent ran them in.
     """
     url = runtime.settings().database_url
+    resend = None
     with session_scope(url) as s:
         job = s.get(SyncJob, job_id)
         if job is None:
@@ -117,7 +121,14 @@ def record_post_result(job_id: int, outcome: dict) -> None:
         s.add(attempt)
         repo.finish_attempt(attempt, outcome["outcome"], error=outcome.get("error"),
                             detail=outcome.get("detail"))
-        if outcome["outcome"] == "ok":
+        latest = (job.payload or {}).get("seq")
+        stale = latest is not None and outcome.get("seq") is not None and outcome["seq"] < latest
+        if stale and job.status != repo.DONE:
+            attempt.detail = {**(attempt.detail or {}), "superseded_by_seq": latest}
+            if outcome["outcome"] != "retry":
+                repo.mark_posting(job, runtime.settings().posting_lease)
+                resend = dict(job.payload)
+        elif outcome["outcome"] == "ok":
             job.status = repo.DONE
             job.last_error = None
             job.lease_until = None
@@ -132,6 +143,10 @@ def record_post_result(job_id: int, outcome: dict) -> None:
         elif outcome["outcome"] == "retry" and job.status != repo.DONE:
             job.last_error = outcome.get("error")
             repo.mark_posting(job, runtime.settings().posting_lease)
+    if resend is not None:
+        from connector_tasks.celery_app import app
+
+        dispatch_to_target(app, job_id, resend)
 
 
 @shared_task(name="connector.sweep")

@@ -19,6 +19,13 @@ with ``"master"`` (``master.to_dict()``) and ``"dispatch"``; its task creates or
 employee record (found by ``master.key``, never duplicated) and reports back the same way, with
 ``target_type`` naming the record (``cost_centre``, ``employee``) and ``detail["action"]`` one of
 ``created``, ``altered``, ``unchanged``.
+
+A target whose masters the connector keeps (ledgers, cost centres) supplies
+
+``masters_payload(session, target: Connection, ledgers: list[LedgerMaster],
+cost_centres: list[tuple[str, str]]) -> dict``
+
+with ``"dispatch"``; its task creates whatever is missing (reference data).
 """
 from __future__ import annotations
 
@@ -64,4 +71,14 @@ def employee_payload(session: Session, target: Connection, master: EmployeeMaste
     payload.update(source_system=source_system, source_type="employee")
     if "dispatch" not in payload or "master" not in payload:
         raise ConfigurationError(f"{target.system} target built a payload without master/dispatch")
+    return payload
+
+
+def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMaster],
+                    cost_centres: list[tuple[str, str]]) -> dict:
+    """The payload that makes ``target`` hold ``ledgers`` and the ``(category, centre)`` pairs
+    (shape in the module docstring). Raises ConfigurationError when the target keeps none."""
+    payload = _target_module(target, "ledger masters", "masters_payload")(session, target, ledgers, cost_centres)
+    if "dispatch" not in payload:
+        raise ConfigurationError(f"{target.system} target built a payload without dispatch")
     return payload

@@ -7,20 +7,23 @@ except where it says otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector_tasks.core.crypto import Vault
 from connector_tasks.core.errors import ConfigurationError
-from connector_tasks.store.db import get_engine
+from connector_tasks.store.db import drop_hot_connection, hot_connection
 from connector_tasks.store.models import (
     Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob, utcnow,
 )
 
 #: job states; ``failed`` is parked (visible, replayable), ``done`` is final.
 QUEUED, RUNNING, POSTING, DONE, FAILED = "queued", "running", "posting", "done", "failed"
+#: a job whose source object was cancelled before it ever reached the target: never replayed
+CANCELLED = "cancelled"
 
 
 def get_connection(session: Session, name: str) -> Connection:
@@ -41,31 +44,54 @@ def write_credentials(conn: Connection, vault: Vault, values: dict) -> None:
     conn.credentials = vault.encrypt(values)
 
 
+def _ingest_sql(dialect: str, p: str) -> tuple[str, str]:
+    payload = f"CAST({p} AS JSON)" if dialect == "postgresql" else p
+    table = InboundEvent.__tablename__
+    insert = (f"INSERT INTO {table} (system, connection_id, event_uuid, event_type, entity_type, entity_id, "
+              f"payload, source, status, deliveries, received_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {payload}, "
+              f"{p}, {p}, 1, {p}) ON CONFLICT (system, event_uuid) DO NOTHING RETURNING id")
+    bump = (f"UPDATE {table} SET deliveries = deliveries + 1 WHERE system = {p} AND event_uuid = {p} "
+            "RETURNING id")
+    return insert, bump
+
+
+_INGEST_SQL = {d: _ingest_sql(d, p) for d, p in (("sqlite", "?"), ("postgresql", "%s"))}
+
+
 def ingest_event(url: str, *, system: str, connection_id: int | None, payload: dict, event_uuid: str,
                  event_type: str, entity_type: str | None, entity_id: str | None,
-                 status: str = "received", source: str = "webhook") -> tuple[int, bool]:
-    """The webhook hot path: one statement, one commit. Inserts the event unless (system,
-    event_uuid) is known (``INSERT … ON CONFLICT DO NOTHING RETURNING``); a duplicate only adds
-    one to ``deliveries``. Returns (event id, created). The row is committed on return."""
-    engine = get_engine(url)
-    table = InboundEvent.__table__
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = (insert(table)
-            .values(system=system, connection_id=connection_id, event_uuid=event_uuid, event_type=event_type,
-                    entity_type=entity_type, entity_id=entity_id, payload=payload, source=source,
-                    status=status, deliveries=1, received_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["system", "event_uuid"])
-            .returning(table.c.id))
-    key = (table.c.system == system) & (table.c.event_uuid == event_uuid)
-    with engine.begin() as conn:
-        new_id = conn.execute(stmt).scalar()
-        if new_id is not None:
-            return new_id, True
-        conn.execute(update(table).where(key).values(deliveries=table.c.deliveries + 1))
-        return conn.execute(select(table.c.id).where(key)).scalar_one(), False
+                 status: str = "received", source: str = "webhook",
+                 payload_json: str | None = None) -> tuple[int, bool]:
+    """The webhook hot path: one statement, one durable commit. Inserts the event unless (system,
+    event_uuid) is known (``INSERT … ON CONFLICT DO NOTHING RETURNING id``); a duplicate only
+    adds one to ``deliveries``. Returns (event id, created). The row is committed on return.
+
+    Runs on this thread's own DB-API connection in autocommit mode (``db.hot_connection``: no
+    pool checkout or ping, no statement building), under the store's writer lock on SQLite.
+    ``payload_json`` is the payload's JSON text as received, stored verbatim (else ``payload``
+    is serialised). A driver error drops the connection; on PostgreSQL a connection that had
+    served before (it may have gone stale with a server restart) is retried once on a fresh
+    one: if the first INSERT had committed after all, the retry counts a second delivery, so
+    the event is never lost nor stored twice."""
+    text = payload_json if payload_json is not None else json.dumps(payload)
+    for retry in (True, False):
+        conn = hot_connection(url)
+        insert, bump = _INGEST_SQL[conn.dialect]
+        try:
+            with conn.write_lock():
+                row = conn.raw.execute(insert, (system, connection_id, event_uuid, event_type, entity_type,
+                                                entity_id, text, source, status,
+                                                conn.bind_datetime(utcnow()))).fetchall()
+                if row:
+                    created = True
+                else:
+                    created, row = False, conn.raw.execute(bump, (system, event_uuid)).fetchall()
+            conn.used = True
+            return row[0][0], created
+        except conn.errors:
+            drop_hot_connection(url)
+            if not (retry and conn.used and conn.dialect == "postgresql"):
+                raise
 
 
 def claim_job(session: Session, *, flow: str, connection_id: int, source_id: str, key: str,
@@ -175,7 +201,7 @@ def audit_trail(session: Session, source_id: str) -> dict:
                     "received_at": e.received_at.isoformat()} for e in events],
         "jobs": [{"id": j.id, "flow": j.flow, "status": j.status, "key": j.idempotency_key,
                   "attempts": j.attempts, "last_error": j.last_error, "warnings": j.warnings,
-                  "target_ref": j.target_ref,
+                  "target_ref": j.target_ref, "reverses": (j.payload or {}).get("reverses"),
                   "attempts_log": [{"id": a.id, "phase": a.phase, "task_id": a.task_id,
                                     "worker": a.worker, "outcome": a.outcome, "error": a.error,
                                     "started_at": a.started_at.isoformat(),

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -162,6 +163,28 @@ def test_same_webhook_20_times_concurrently(dep):
     with session_scope(dep.settings.database_url) as s:
         rows = s.scalars(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"])).all()
     assert len(rows) == 1 and rows[0].deliveries == 21
+    time.sleep(1.0)
+    assert len(vouchers_for(dep, pid)) == 1
+
+
+def test_a_webhook_and_a_poll_for_the_same_payroll_post_once(dep):
+    from connector_tasks.connectors.gusto.sync import poll_events
+
+    pid = new_payroll(dep)
+    event = process(dep, pid)  # the webhook is on its way while two pollers read /v1/events
+    results: list[dict] = []
+    pollers = [threading.Thread(target=lambda: results.append(poll_events(GUSTO_CONN))) for _ in range(2)]
+    for t in pollers:
+        t.start()
+    for t in pollers:
+        t.join(60)
+    assert len(results) == 2
+    assert_posted_once(dep, pid)
+    with session_scope(dep.settings.database_url) as s:
+        rows = s.scalars(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"])).all()
+        jobs = s.scalars(select(SyncJob).where(SyncJob.source_id == pid)).all()
+    assert len(rows) == 1 and rows[0].deliveries >= 2  # the webhook and the poll: one row
+    assert len(jobs) == 1 and jobs[0].status == "done"
     time.sleep(1.0)
     assert len(vouchers_for(dep, pid)) == 1
 

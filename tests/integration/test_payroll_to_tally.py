@@ -59,7 +59,9 @@ def test_published_example_posts_exactly_one_balanced_voucher(deployment):
     assert sum(amounts) == 0  # Tally's sign convention: debits negative, credits positive
     assert -sum(a for a in amounts if a < 0) == Decimal("137553.08")
     lines = dict(line.rsplit(": ", 1) for line in v["lines"])
-    assert Decimal(lines["Salaries & Wages"]) == Decimal("-130635.89")
+    # gross wages split by earning type: the example pays each of 3 employees a 100.00 Bonus
+    assert Decimal(lines["Salaries & Wages"]) == Decimal("-130335.89")
+    assert Decimal(lines["Wages - Bonus"]) == Decimal("-300.00")
     assert Decimal(lines["Salaries Payable"]) == Decimal("81752.94")
     assert Decimal(lines["Payroll Taxes Payable"]) == Decimal("42463.91")
     assert v["date"] == "20210222"
@@ -87,7 +89,7 @@ def test_same_webhook_delivered_five_times_still_gives_one_voucher(deployment):
         assert len(rows) == 1 and rows[0].deliveries == 6
     assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{DEMO_PAYROLL}"]) == 1
     assert deployment_outcomes(deployment) == attempts_before  # nothing ran again
-    assert _count(deployment, SyncJob) == 1
+    assert _count(deployment, SyncJob, SyncJob.flow == "payroll_to_journal") == 1
 
 
 def _queue_lengths(dep) -> dict:
@@ -132,28 +134,44 @@ def test_malformed_and_oversize_bodies_are_refused(deployment):
 
 def test_tally_lineerror_parks_the_job_with_tallys_text_and_replay_posts_once(deployment):
     from connector_tasks.operations import job_summaries, replay_job
+
+    # a payroll dated before the company's books begin (1 Apr 2020): Tally refuses the voucher
+    pid = deployment.gusto("POST", "/_sandbox/payrolls", json={
+        "compensations": 2, "check_date": "2020-03-27", "start_date": "2020-03-01",
+        "end_date": "2020-03-15"}).json()["payroll_uuid"]
+    deployment.gusto("POST", f"/_sandbox/payrolls/{pid}/process")
+    job = deployment.wait_for_job(pid)
+    assert job["status"] == "failed"
+    assert "Date is not within the financial period" in job["last_error"]  # Tally's own LINEERROR text
+    assert not [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
+    assert job["id"] in [j["id"] for j in job_summaries(status="failed")]
+    # the accountant opens the earlier financial year in Tally; the replay then posts once
+    requests.post(f"{deployment.tally_url}/_sandbox/companies", timeout=10,
+                  json={"name": "Demo Trading Co", "books_from": "20190401"}).raise_for_status()
+    assert replay_job(job["id"])["replayed"] is True
+    replayed = deployment.wait_for_job(pid)
+    assert replayed["status"] == "done", replayed["last_error"]
+    assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]) == 1
+    assert replay_job(job["id"]) == {"job": job["id"], "replayed": False, "reason": "already done",
+                                     "target_ref": replayed["target_ref"]}
+    assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]) == 1
+
+
+def test_a_mapping_to_a_ledger_tally_lacks_is_parked_naming_it_before_any_import(deployment):
+    from connector_tasks.operations import replay_job
     from connector_tasks.store import repo
 
     pid = deployment.gusto("POST", "/_sandbox/payrolls", json={"compensations": 2}).json()["payroll_uuid"]
     with session_scope(deployment.settings.database_url) as s:
         conn = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
-        repo.set_mapping(s, conn.id, "ledger", "net_pay", "Staff Salary Control", {"group": "No Such Group"})
+        repo.set_mapping(s, conn.id, "ledger", "net_pay", "Staff Salary Control")  # bypassing the CLI check
+    before = len(deployment.tally_state()["companies"][0]["ledgers"])
     deployment.gusto("POST", f"/_sandbox/payrolls/{pid}/process")
     job = deployment.wait_for_job(pid)
-    assert job["status"] == "failed"
-    assert "No Such Group" in job["last_error"]  # Tally's own LINEERROR text, kept on the job
+    assert job["status"] == "failed" and "'Staff Salary Control'" in job["last_error"]
+    assert len(deployment.tally_state()["companies"][0]["ledgers"]) == before  # nothing half-written
     assert not [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
-    assert [j["id"] for j in job_summaries(status="failed")] == [job["id"]]
-    with session_scope(deployment.settings.database_url) as s:
-        conn = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
-        repo.set_mapping(s, conn.id, "ledger", "net_pay", "Staff Salary Control", {"group": "Current Liabilities"})
-    assert replay_job(job["id"])["replayed"] is True
-    replayed = deployment.wait_for_job(pid)
-    assert replayed["status"] == "done", replayed["last_error"]
-    posted = [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
-    assert len(posted) == 1 and any(l.startswith("Staff Salary Control: ") for l in posted[0]["lines"])
-    assert replay_job(job["id"]) == {"job": job["id"], "replayed": False, "reason": "already done",
-                                     "target_ref": replayed["target_ref"]}
-    assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]) == 1
     with session_scope(deployment.settings.database_url) as s:
         s.execute(delete(Mapping))
+    assert replay_job(job["id"])["replayed"] is True
+    assert deployment.wait_for_job(pid)["status"] == "done"

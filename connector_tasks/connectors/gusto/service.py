@@ -3,7 +3,8 @@
 * :func:`receive_webhook`: verify, handshake, store, commit, enqueue (delivery guarantee 1).
 * :func:`oauth_start` / :func:`oauth_callback`: connect a company (authorization-code flow).
 * :func:`register_webhook`: create the subscription and complete the verification handshake.
-* :func:`claim_from_event` / :func:`prepare_payroll_journal`: the payroll job's Gusto side;
+* :func:`prepare_payroll_journal`: the payroll job's Gusto side (routing and the other flows
+  are in :mod:`.sync`);
   it ends by handing the journal to the target's queue.
 
 Sources: external-apis.md §1.1 (OAuth), §1.5 (webhooks), §1.6 (payroll JSON).
@@ -29,9 +30,8 @@ from connector_tasks.core.errors import AuthError, ConfigurationError, MappingEr
 from connector_tasks.core.retry import call_with_retries
 from connector_tasks.core.rate_limit import RateBudget
 from connector_tasks.core.signatures import verify_hex_signature
-from connector_tasks.flows.mapping.payroll import PayrollMapping
 from connector_tasks.jobs import dispatch_to_target
-from connector_tasks.flows.payroll_to_journal import FLOW, build_journal, journal_key
+from connector_tasks.flows.payroll_to_journal import build_journal, earning_types_of
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, InboundEvent, SyncJob, utcnow
@@ -129,7 +129,7 @@ def receive_webhook(connection_name: str, body: bytes, headers) -> WebhookReply:
         event_id, created = repo.ingest_event(
             runtime.settings().database_url, system=SYSTEM, connection_id=endpoint.id, payload=data,
             event_uuid=event.uuid, event_type=event.event_type, entity_type=event.entity_type,
-            entity_id=event.entity_uuid, status=status)
+            entity_id=event.entity_uuid, status=status, payload_json=body.decode())
         return WebhookReply(200, {"status": "accepted" if created else "duplicate", "event": event.uuid},
                             event_id=event_id if created and status == "received" else None)
     if endpoint.verified:
@@ -181,7 +181,8 @@ def oauth_start(connection_name: str, redirect_uri: str) -> str:
 
 
 def oauth_callback(code: str, state: str, redirect_uri: str) -> Connection:
-    """Exchange ``code`` for tokens (saved encrypted) and learn the company; returns the
+    """Exchange ``code`` for tokens (saved encrypted) and learn the company, then queue the
+    reference data (earning types and pay schedules → the target's ledgers); returns the
     connection. Raises AuthError for an unknown or expired ``state``."""
     name = runtime.redis_client().getdel(f"oauth-state:{state}")
     if not name:
@@ -198,6 +199,11 @@ def oauth_callback(code: str, state: str, redirect_uri: str) -> Connection:
         conn = s.get(Connection, conn.id)
         conn.account = company
         conn.status = "connected"
+        has_target = bool((conn.settings or {}).get("target"))
+    if has_target:  # reference data on connect: earning types → ledgers in the target
+        from connector_tasks.celery_app import app
+
+        app.send_task("gusto.sync_reference_data", args=[name])
     return conn
 
 
@@ -238,25 +244,6 @@ def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
     return verified
 
 
-def claim_from_event(event_id: int) -> int | None:
-    """The job an event starts (claimed under its idempotency key), or ``None`` when there is
-    nothing to do (unknown event, no flow, job already posting/done/parked)."""
-    with session_scope(runtime.settings().database_url) as s:
-        event = s.get(InboundEvent, event_id)
-        if event is None or event.status == "ignored":
-            return None
-        if event.event_type != "payroll.processed" or not event.entity_id:
-            event.status = "ignored"
-            return None
-        job, created = repo.claim_job(s, flow=FLOW, connection_id=event.connection_id,
-                                      source_id=event.entity_id,
-                                      key=journal_key(SYSTEM, event.entity_id), event_id=event.id)
-        event.status = "processed"
-        if not created and job.status in (repo.POSTING, repo.DONE, repo.FAILED):
-            return None
-        return job.id
-
-
 def prepare_payroll_journal(job_id: int) -> dict:
     """Read the payroll and employees from Gusto, build the journal, save it on the job and
     hand it to the target connection's queue (after the commit). Returns the payload sent.
@@ -274,8 +261,9 @@ def prepare_payroll_journal(job_id: int) -> dict:
         if not target_name:
             raise ConfigurationError(f"connection {conn.name!r} names no target connection")
         target = repo.get_connection(s, target_name)
-        overrides = repo.mapping_overrides(s, conn.id)
-        category = (conn.settings or {}).get("cost_category")
+        from connector_tasks.connectors.gusto.sync import payroll_mapping
+
+        mapping = payroll_mapping(s, conn)
         company_uuid, source_id = conn.account, job.source_id
         client = gusto_client(conn)
     if not company_uuid:
@@ -285,12 +273,11 @@ def prepare_payroll_journal(job_id: int) -> dict:
     # longer waits are the task's Celery retries.
     run = call_with_retries(lambda: source.get_payroll(source_id))
     employees = call_with_retries(source.list_employees)
-    mapping = PayrollMapping.from_overrides(overrides, category)
     entry = build_journal(run, mapping, employees, source=SYSTEM, source_label="Gusto")
     used = {line.ledger for line in entry.lines}
     with session_scope(url) as s:
         payload = targets.journal_payload(s, s.get(Connection, target.id), entry,
-                                          mapping.ledger_masters(used),
+                                          mapping.ledger_masters(used, earning_types_of(run)),
                                           source_system=SYSTEM, source_type="payroll")
     with session_scope(url) as s:
         job = s.get(SyncJob, job_id)

@@ -17,7 +17,18 @@ SIGNATURE_HEADER = "X-Gusto-Signature"
 SYSTEM = "gusto"
 
 #: event type → flow it starts (issue 2: processed payrolls only; others are recorded, ignored)
-FLOWS = {"payroll.processed": "payroll_to_journal"}
+#: §1.5 "Event types": the employee events that change an employee's master.
+EMPLOYEE_EVENTS = frozenset({
+    "employee.created", "employee.updated", "employee.onboarded", "employee.terminated",
+    "employee.terminated_effective", "employee.termination_cancelled", "employee.rehired",
+    "employee.rehire_effective", "employee.rehire_cancelled",
+})
+#: §1.5: a payroll undone after processing. ``payroll.partially_reversed`` is not handled (its
+#: amounts would be needed); it is stored and ignored.
+REVERSAL_EVENTS = frozenset({"payroll.reversed", "payroll.cancelled"})
+FLOWS = {"payroll.processed": "payroll_to_journal",
+         **{e: "payroll_reversal" for e in REVERSAL_EVENTS},
+         **{e: "employee_to_master" for e in EMPLOYEE_EVENTS}}
 
 
 @dataclass(frozen=True)
