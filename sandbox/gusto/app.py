@@ -555,14 +555,15 @@ def create_app(config: dict | None = None) -> Flask:
         except ValueError:
             body_json = None
         with world.lock:
-            world.requests_log.append({
+            g.log_entry = {
                 "time": world.now(), "method": request.method, "path": request.path,
                 "query": {k: request.args.getlist(k) for k in request.args.keys()},
                 "query_string": request.query_string.decode(),
                 "headers": {k: request.headers[k] for k in ("Authorization", "X-Gusto-API-Version",
                                                             "Content-Type", "User-Agent")
                             if k in request.headers},
-                "body": raw, "json": body_json})
+                "body": raw, "json": body_json, "status": None}
+            world.requests_log.append(g.log_entry)
             fault = None
             if request.path.startswith("/v1/") and world.faults:
                 fault = world.faults[0]
@@ -583,6 +584,10 @@ def create_app(config: dict | None = None) -> Flask:
             resp.headers["X-Gusto-API-Version"] = g.get("api_version") or cfg["min_api_version"]
             for k, v in (g.get("rate_headers") or {}).items():
                 resp.headers[k] = str(v)
+            entry = g.get("log_entry")
+            if entry is not None:
+                with world.lock:
+                    entry["status"] = resp.status_code
         return resp
 
     # ------------------------------------------------------------------ OAuth (§1.1)
@@ -1304,8 +1309,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/_sandbox/requests")
     def sb_requests():
-        """Sandbox: log of every non-sandbox request (method, path, query, headers subset, body,
-        json), oldest first."""
+        """Sandbox: log of every non-sandbox request (time, method, path, query, headers subset,
+        body, json, the status answered), oldest first."""
         with world.lock:
             return jsonify(list(world.requests_log))
 

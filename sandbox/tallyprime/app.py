@@ -24,13 +24,15 @@ Error catalogue (fixed wording; Tally's own punctuation varies by release, §2.3
 exist!``, ``Cost Centre 'X' does not exist!``, ``Voucher Type 'X' does not exist!``,
 ``Voucher totals do not match!``, ``Date is not within the financial period``,
 ``Company 'X' is not loaded!`` (``No company is loaded!`` when SVCURRENTCOMPANY is absent
-and no company is open), ``Unknown Request, cannot be processed``. Emulator-only texts (marked ASSUMPTION):
+and no company is open), ``Unknown Request, cannot be processed``; for cost centres (wording
+ours, ASSUMPTION) ``Cost Centre 'X' already exists!`` (Create of an existing name, rename onto
+one) and ``Cost Centre 'X' does not exist!`` (Alter of an unknown name). Emulator-only texts (marked ASSUMPTION):
 ``ISDEEMEDPOSITIVE does not match the sign of AMOUNT for Ledger 'X'``, ``Cost Centre
 allocation totals do not match for Ledger 'X'``, ``Cost Centres are not applicable for
 Ledger 'X'``, ``Sandbox: unsupported filter formula …``.
 
-Other ASSUMPTIONs: ``ACTION="Create"`` of an existing object (by name for masters, by
-REMOTEID for vouchers) alters it and counts ``ALTERED`` (the default IMPORTDUPS behaviour;
+Other ASSUMPTIONs: ``ACTION="Create"`` of an existing object (by name for masters other than
+cost centres, by REMOTEID for vouchers) alters it and counts ``ALTERED`` (the default IMPORTDUPS behaviour;
 external-apis §2.2 notes Create "may silently alter"); voucher numbers are always
 auto-numbered per voucher type (§2.7 #2); a missing SVCURRENTCOMPANY means the first loaded
 company; a Voucher collection without SVFROMDATE/SVTODATE holds every voucher.
@@ -234,7 +236,7 @@ class TallyEmulator:
         with self.data_lock:
             self.companies, self.loaded = _company_table(self.config)
             self.faults = {"down": False, "hang_seconds": 0.0, "hang_count": 0,
-                           "reply_bomb": False}
+                           "reply_bomb": False, "alter_reports_created": 0}
             self.request_count = 0
             self.requests: list[dict] = []
             self.arrived = 0
@@ -255,7 +257,7 @@ class TallyEmulator:
                     "name": c.name, "books_from": c.books_from, "loaded": key in self.loaded,
                     "groups": [dict(g) for g in c.groups.values()],
                     "cost_categories": [dict(g) for g in c.cost_categories.values()],
-                    "cost_centres": [dict(g) for g in c.cost_centres.values()],
+                    "cost_centres": [copy.deepcopy(g) for g in c.cost_centres.values()],
                     "ledgers": [dict(g) for g in c.ledgers.values()],
                     "vouchers": [{
                         "remote_id": v["remote_id"], "date": v["date"], "type": v["type"],
@@ -279,6 +281,10 @@ class TallyEmulator:
                 self.faults["hang_after_import"] = float(spec["hang_after_import"])
             if spec.get("reply_bomb"):
                 self.faults["reply_bomb"] = True
+            if "ctrl_refs" in spec:  # "ref" | "raw" | None: see _inject_ctrl
+                self.faults["ctrl_refs"] = spec["ctrl_refs"] or None
+            if "alter_reports_created" in spec:
+                self.faults["alter_reports_created"] = int(spec["alter_reports_created"])
             if spec.get("unload_company"):
                 self.loaded.discard(spec["unload_company"].casefold())
             if spec.get("load_company"):
@@ -460,16 +466,119 @@ class TallyEmulator:
     def _imp_category(self, company, obj):
         return self._upsert_master(company, company.cost_categories, obj, {"name": _name_of(obj)})
 
+    # Payroll fields of a cost centre (external-apis §2.6): request tag → stored key.
+    _CENTRE_FIELDS = {"FORPAYROLL": "for_payroll", "ISEMPLOYEEGROUP": "is_employee_group",
+                      "MAILINGNAME": "mailing_name", "DATEOFJOIN": "date_of_join",
+                      "DESIGNATION": "designation", "DEACTIVATIONDATE": "deactivation_date",
+                      "EMAILID": "email_id"}
+    _CENTRE_DATES = ("DATEOFJOIN", "DEACTIVATIONDATE")
+    _CENTRE_FLAGS = ("FORPAYROLL", "ISEMPLOYEEGROUP")
+
     def _imp_centre(self, company, obj):
-        category = _t(obj, "CATEGORY") or PRIMARY_COST_CATEGORY
-        if category.casefold() not in company.cost_categories:
-            raise ImportFailure(f"Cost Category '{category}' does not exist!")
-        parent = _t(obj, "PARENT")
-        if parent and parent != "Primary" and parent.casefold() not in company.cost_centres:
-            raise ImportFailure(f"Cost Centre '{parent}' does not exist!")
-        return self._upsert_master(company, company.cost_centres, obj, {
-            "name": _name_of(obj), "parent": "" if parent == "Primary" else parent,
-            "category": company.cost_categories[category.casefold()]["name"]})
+        """COSTCENTRE import (external-apis §2.2 "Masters", §2.6 employees as cost centres).
+
+        * ``Create`` of a new name creates it; of an existing name is refused with
+          ``Cost Centre 'X' already exists!`` (ASSUMPTION: Tally's duplicate-master error;
+          wording ours) — unlike the other masters, whose Create alters (§2.2 "may silently
+          alter").
+        * ``Alter`` finds the centre by the ``NAME`` attribute (its current name; §2.2
+          identification via attributes), renames it to ``NAME.LIST/NAME`` (or ``NAME``) when
+          that differs (ASSUMPTION), updates only the fields present, gives it a new ALTERID
+          (§2.2 "Change tracking", MASTERID and GUID kept) and counts ``ALTERED``; an unknown
+          name is refused with ``Cost Centre 'X' does not exist!`` (ASSUMPTION: §2.3 reports
+          ``IGNORED=1`` for an unidentified voucher Alter; for masters we answer with the
+          catalogue's LINEERROR). Renaming onto another centre's name → ``already exists``.
+        * ``CATEGORY`` and a non-root ``PARENT`` must exist (catalogue errors); dates are
+          YYYYMMDD; an empty element clears a field (ASSUMPTION).
+        * Sandbox state per centre: ``alter_count`` and ``history`` (one snapshot of the
+          fields per create/alter, with ``action`` and ``alter_id``).
+        * Fault ``alter_reports_created``: the next N Alters are applied but answered as
+          CREATED (the Alter-becomes-Create reply of §2.2/§2.7 #2) — sandbox only.
+        """
+        action = self._action(obj)
+        attr_name = _attr(obj, "NAME")
+        new_name = _t(obj, "NAME.LIST/NAME") or _t(obj, "NAME") or attr_name
+        ident = (attr_name or new_name) if action == "alter" else new_name
+        if not ident:
+            raise ImportFailure("Costcentre name is empty")
+        existing = company.cost_centres.get(ident.casefold())
+        if action == "delete":
+            if existing is None:
+                return "IGNORED", 0
+            del company.cost_centres[ident.casefold()]
+            return "DELETED", existing["master_id"]
+        if action == "create" and existing is not None:
+            raise ImportFailure(f"Cost Centre '{existing['name']}' already exists!")
+        if action == "alter" and existing is None:
+            raise ImportFailure(f"Cost Centre '{ident}' does not exist!")
+        fields: dict = {}
+        if _find(obj, "CATEGORY") is not None or existing is None:
+            category = _t(obj, "CATEGORY") or PRIMARY_COST_CATEGORY
+            if category.casefold() not in company.cost_categories:
+                raise ImportFailure(f"Cost Category '{category}' does not exist!")
+            fields["category"] = company.cost_categories[category.casefold()]["name"]
+        if _find(obj, "PARENT") is not None or existing is None:
+            parent = _t(obj, "PARENT")
+            parent = "" if parent == "Primary" else parent
+            if parent:
+                if parent.casefold() not in company.cost_centres:
+                    raise ImportFailure(f"Cost Centre '{parent}' does not exist!")
+                if parent.casefold() == (new_name or ident).casefold():
+                    raise ImportFailure(f"Cost Centre '{parent}' cannot be its own parent")
+                parent = company.cost_centres[parent.casefold()]["name"]
+            fields["parent"] = parent
+        for tag, key in self._CENTRE_FIELDS.items():
+            node = _find(obj, tag)
+            if node is None:
+                if existing is None:
+                    fields[key] = False if tag in self._CENTRE_FLAGS else ""
+                continue
+            value = (node.text or "").strip()
+            if tag in self._CENTRE_FLAGS:
+                fields[key] = value.lower() == "yes"
+            elif tag in self._CENTRE_DATES and value:
+                try:
+                    dt.datetime.strptime(value, "%Y%m%d")
+                except ValueError:
+                    raise ImportFailure(f"Date '{value}' is not a valid date") from None
+                fields[key] = value
+            else:
+                fields[key] = value
+        if existing is None:
+            centre = company._new(company.cost_centres, {"name": new_name, **fields,
+                                                         "alter_count": 0, "history": []})
+            centre["history"].append(self._centre_snapshot(centre, "create"))
+            return "CREATED", centre["master_id"]
+        if new_name != existing["name"]:
+            other = company.cost_centres.get(new_name.casefold())
+            if other is not None and other is not existing:
+                raise ImportFailure(f"Cost Centre '{other['name']}' already exists!")
+            old = existing["name"]
+            del company.cost_centres[old.casefold()]
+            existing["name"] = new_name
+            company.cost_centres[new_name.casefold()] = existing
+            for c in company.cost_centres.values():  # children follow the rename
+                if c.get("parent") == old:
+                    c["parent"] = new_name
+            for v in company.vouchers:  # vouchers refer to the master, not to its old name
+                for e in v["entries"]:
+                    for a in e["allocations"]:
+                        if a["cost_centre"] == old:
+                            a["cost_centre"] = new_name
+        existing.update(fields)
+        company.touch(existing)
+        existing["alter_count"] = existing.get("alter_count", 0) + 1
+        existing.setdefault("history", []).append(self._centre_snapshot(existing, "alter"))
+        if self.faults.get("alter_reports_created", 0) > 0:
+            self.faults["alter_reports_created"] -= 1
+            return "CREATED", existing["master_id"]
+        return "ALTERED", existing["master_id"]
+
+    @classmethod
+    def _centre_snapshot(cls, centre: dict, action: str) -> dict:
+        keys = ["name", "parent", "category", *cls._CENTRE_FIELDS.values()]
+        return {"action": action, "alter_id": centre["alter_id"],
+                **{k: centre.get(k) for k in keys}}
 
     def _imp_ledger(self, company, obj):
         parent = self._parent_group(company, _t(obj, "PARENT"))
@@ -589,7 +698,8 @@ class TallyEmulator:
         if obj_type == "company":
             items = "".join(
                 f"<COMPANY NAME={quoteattr(c.name)}><NAME>{_x(c.name)}</NAME>"
-                f"<BOOKSFROM TYPE=\"Date\">{c.books_from}</BOOKSFROM></COMPANY>"
+                f"<BOOKSFROM TYPE=\"Date\">{c.books_from}</BOOKSFROM>{_company_alter_ids_xml(c)}"
+                f"</COMPANY>"
                 for key, c in self.companies.items() if key in self.loaded)
             return _envelope(f"<COLLECTION>{items}</COLLECTION>")
         try:
@@ -611,7 +721,7 @@ class TallyEmulator:
                 return _envelope(f"Sandbox: unsupported collection type {_x(obj_type)}", status=0)
             rows = [o for o in table.values() if all(p(_fields_master(o)) for p in predicates)]
             body = "".join(_master_xml(obj_type, o) for o in rows)
-        return _envelope(f"<COLLECTION>{body}</COLLECTION>")
+        return _envelope(f"<COLLECTION>{self._inject_ctrl(body)}</COLLECTION>")
 
     def _export_object(self, root, sv, subtype: str, req_id: str) -> str:
         try:
@@ -635,6 +745,18 @@ class TallyEmulator:
             return self._export_error(f"Could not find {subtype} '{req_id}'")
         return _envelope(f"<TALLYMESSAGE>{_master_xml(kind, obj)}</TALLYMESSAGE>")
 
+    def _inject_ctrl(self, body: str) -> str:
+        """Fault ``ctrl_refs``: put ``&#4;`` (``"ref"``) or a raw ``\\x04`` (``"raw"``) before
+        every exported narration and ledger name, as real exports do in other fields
+        (external-apis §2.4; which fields carry it is an ASSUMPTION)."""
+        mode = self.faults.get("ctrl_refs")
+        if not mode:
+            return body
+        mark = "\x04" if mode == "raw" else "&#4;"
+        for tag in ("<NARRATION>", "<LEDGERNAME>", "<PARTYLEDGERNAME>"):
+            body = body.replace(tag, tag + mark)
+        return body
+
     def _export_day_book(self, sv) -> str:
         try:
             company = self._company(sv)
@@ -644,8 +766,8 @@ class TallyEmulator:
         rows = [v for v in company.vouchers
                 if (not frm or v["date"] >= frm) and (not to or v["date"] <= to)]
         rows.sort(key=lambda v: (v["date"], v["master_id"]))
-        msgs = "".join(f'<TALLYMESSAGE xmlns:UDF="TallyUDF">{_voucher_xml(v)}</TALLYMESSAGE>'
-                       for v in rows)
+        msgs = self._inject_ctrl("".join(
+            f'<TALLYMESSAGE xmlns:UDF="TallyUDF">{_voucher_xml(v)}</TALLYMESSAGE>' for v in rows))
         return ("<ENVELOPE><HEADER><TALLYREQUEST>Import Data</TALLYREQUEST></HEADER><BODY>"
                 "<IMPORTDATA><REQUESTDESC><REPORTNAME>Vouchers</REPORTNAME><STATICVARIABLES>"
                 f"<SVCURRENTCOMPANY>{_x(company.name)}</SVCURRENTCOMPANY></STATICVARIABLES>"
@@ -654,17 +776,21 @@ class TallyEmulator:
 
 # ============================================================================ rendering
 
-_FORMULA_EQ = re.compile(r'^\s*\$(RemoteID|Name)\s*=\s*"([^"]*)"\s*$', re.I)
+_FORMULA_EQ = re.compile(r'^\s*\$(RemoteID|Name|MailingName)\s*=\s*"([^"]*)"\s*$', re.I)
 _FORMULA_GT = re.compile(r"^\s*\$AlterID\s*>\s*(\d+)\s*$", re.I)
 
 
 def _predicate(formula: str):
-    """The three formula forms the sandbox evaluates; ``None`` for anything else."""
+    """The formula forms the sandbox evaluates (``$RemoteID``/``$Name``/``$MailingName = "X"``,
+    ``$AlterID > N``); ``None`` for anything else. ``$MailingName`` compares exactly
+    (ASSUMPTION: filterable on a real Tally, external-apis §2.6 lists the field)."""
     m = _FORMULA_EQ.match(formula)
     if m:
         field, value = m.group(1).lower(), m.group(2)
         if field == "name":
             return lambda f: (f.get("name") or "").casefold() == value.casefold()
+        if field == "mailingname":
+            return lambda f: (f.get("mailingname") or "") == value
         return lambda f: (f.get("remoteid") or "") == value
     m = _FORMULA_GT.match(formula)
     if m:
@@ -678,7 +804,20 @@ def _fields_voucher(v: dict) -> dict:
 
 
 def _fields_master(o: dict) -> dict:
-    return {"remoteid": "", "alterid": o["alter_id"], "name": o["name"]}
+    return {"remoteid": "", "alterid": o["alter_id"], "name": o["name"],
+            "mailingname": o.get("mailing_name") or ""}
+
+
+def _company_alter_ids_xml(c: "Company") -> str:
+    """``$AltMstId``/``$AltVchId``: the last master and voucher AlterIDs (external-apis §2.2
+    "Change tracking"). ASSUMPTION: taken as the highest AlterID among existing objects, so a
+    deleted object's AlterID is not remembered (real Tally's counter only grows)."""
+    masters = max((o["alter_id"] for t in (c.groups, c.cost_categories, c.cost_centres,
+                                           c.ledgers, c.voucher_types) for o in t.values()),
+                  default=0)
+    vouchers = max((v["alter_id"] for v in c.vouchers), default=0)
+    return (f'<ALTMSTID TYPE="Number"> {masters}</ALTMSTID>'
+            f'<ALTVCHID TYPE="Number"> {vouchers}</ALTVCHID>')
 
 
 def _parent_xml(parent: str) -> str:
@@ -700,6 +839,12 @@ def _master_xml(kind: str, o: dict) -> str:
         inner += f"<ISCOSTCENTRESON>{'Yes' if o['cost_centres_on'] else 'No'}</ISCOSTCENTRESON>"
     if kind == "costcentre":
         inner += f"<CATEGORY>{_x(o['category'])}</CATEGORY>"
+        # payroll fields (external-apis §2.6); dates YYYYMMDD, empty when unset
+        for field_tag, key in TallyEmulator._CENTRE_FIELDS.items():
+            value = o.get(key)
+            if field_tag in TallyEmulator._CENTRE_FLAGS:
+                value = "Yes" if value else "No"
+            inner += f"<{field_tag}>{_x(value or '')}</{field_tag}>"
     return f'<{tag} NAME={quoteattr(o["name"])} RESERVEDNAME="">{inner}{_ids_xml(o)}</{tag}>'
 
 
@@ -729,6 +874,9 @@ def _voucher_xml(v: dict, fetch: list[str] | None = None) -> str:
             f'<VOUCHERNUMBER>{_x(v["number"])}</VOUCHERNUMBER>'
             f'<REMOTEID>{_x(v["remote_id"])}</REMOTEID>'
             f'<NARRATION>{_x(v["narration"])}</NARRATION>'
+            # ASSUMPTION: only vouchers that name a party (seeded ones) export PARTYLEDGERNAME.
+            + (f'<PARTYLEDGERNAME>{_x(v["party_ledger"])}</PARTYLEDGERNAME>'
+               if v.get("party_ledger") else "") +
             f'{_ids_xml(v)}{entries if full else ""}</VOUCHER>')
 
 
@@ -745,7 +893,10 @@ def create_app(config: dict | None = None) -> Flask:
     lines as ``"Ledger: -12.00"`` strings, ``request_count``, ``requests``,
     ``max_in_flight``, ``max_concurrent_arrivals``), ``POST /_sandbox/reset``, ``POST
     /_sandbox/faults`` with JSON ``{"down": bool, "hang_seconds": float, "count": N,
-    "unload_company": name, "load_company": name, "reply_bomb": bool}``. ``down`` closes each
+    "unload_company": name, "load_company": name, "reply_bomb": bool,
+    "alter_reports_created": N}``. Each cost centre in the state carries its payroll fields,
+    ``alter_count`` and ``history`` (see ``TallyEmulator._imp_centre``);
+    ``alter_reports_created`` answers the next N cost-centre Alters with CREATED. ``down`` closes each
     XML connection without an answer (the client sees a broken connection, as close to
     "connection refused" as a running server can get — ASSUMPTION); ``hang_seconds`` sleeps,
     holding the request lock, before answering the next ``count`` (default 1) XML requests;
@@ -769,6 +920,24 @@ def create_app(config: dict | None = None) -> Flask:
     @app.post("/_sandbox/faults")
     def faults():
         return jsonify(emulator.set_faults(request.get_json(force=True) or {}))
+
+    @app.post("/_sandbox/companies")
+    def companies():
+        """Sandbox: ``{"name", "books_from": "YYYYMMDD"}`` changes a company's books beginning
+        (as an accountant opening an earlier financial year would); 404 for an unknown one."""
+        body = request.get_json(force=True) or {}
+        with emulator.data_lock:
+            company = emulator.companies.get(str(body.get("name", "")).casefold())
+            if company is None:
+                return jsonify({"error": "no such company"}), 404
+            if body.get("books_from"):
+                company.books_from = str(body["books_from"])
+            return jsonify({"name": company.name, "books_from": company.books_from})
+
+    @app.post("/_sandbox/seed")
+    def seed():
+        from .seed import seed_from_spec
+        return jsonify(seed_from_spec(emulator, request.get_json(force=True) or {}))
 
     @app.post("/")
     @app.post("/<path:_any>")

@@ -19,10 +19,11 @@ from typing import Iterable
 import requests
 
 from connector_tasks.core.errors import (
-    ConfigurationError, ExternalApiError, MappingError, RejectedError, TransientApiError,
+    ConfigurationError, ConflictError, ExternalApiError, MappingError, RejectedError,
+    TransientApiError,
 )
 from connector_tasks.core.http import classify_status, send
-from connector_tasks.domain.model import JournalEntry, LedgerMaster
+from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 
 from . import envelopes, replies
 
@@ -220,6 +221,224 @@ class TallyClient:
             return str(result.last_vch_id)
         raise RejectedError(f"Tally reported {result.summary()} but no voucher carries "
                             f"REMOTEID {entry.key}", system=SYSTEM, detail=result.summary())
+
+    # ------------------------------------------------------------------ ledger validation
+    def ledger_groups(self) -> dict[str, str]:
+        """Every ledger of the company as ``{name: parent group}`` (``""`` for a root parent,
+        exported as ``&#4; Primary``, external-apis §2.4), from one ``Ledger`` collection
+        export (§2.2). Raises the :meth:`post` errors and :class:`RejectedError`."""
+        out: dict[str, str] = {}
+        for row in self._names("Ledger", "LEDGER", ["Name", "Parent"]):
+            name = replies.text_of(row.get("NAME"))
+            if name:
+                parent = replies.text_of(row.get("PARENT"))
+                out[name] = "" if parent in ("", "Primary") else parent
+        return out
+
+    def missing_ledgers(self, names: Iterable[str], owned: Iterable[str] = ()) -> list[str]:
+        """The names among ``names`` that are neither ledgers of the company nor in ``owned``
+        (the ledgers the connector creates itself), in first-seen order, compared
+        case-insensitively (ASSUMPTION: Tally names are case-insensitive). One ``Ledger``
+        collection export; none when every name is owned. Raises the :meth:`post` errors."""
+        owned_keys = {o.casefold() for o in owned}
+        wanted = [n for n in dict.fromkeys(names) if n.casefold() not in owned_keys]
+        if not wanted:
+            return []
+        have = {n.casefold() for n in self.ledger_groups()}
+        return [n for n in wanted if n.casefold() not in have]
+
+    def check_ledgers(self, entry: JournalEntry, owned: Iterable[LedgerMaster] = ()) -> None:
+        """Refuse ``entry`` before anything is written when a ledger it uses neither exists
+        in Tally nor is one the connector creates (``owned``): raises :class:`MappingError`
+        ("ledger(s) 'X', 'Y' do not exist in Tally company 'C' …"), permanent, so the job is
+        parked with the names. Mappings are user-editable; only owned ledgers are created
+        automatically."""
+        missing = self.missing_ledgers([l.ledger for l in entry.lines], [o.name for o in owned])
+        if missing:
+            names = ", ".join(repr(n) for n in missing)
+            raise MappingError(
+                f"ledger(s) {names} do not exist in Tally company {self.company!r}; create "
+                f"them in Tally or change the mapping (journal {entry.key})", system=SYSTEM)
+
+    def masters_snapshot(self) -> dict:
+        """What the cloud side needs to validate mappings (it cannot reach Tally):
+        ``{"company", "ledgers": {name: group}, "cost_categories": [names],
+        "cost_centres": [{"name", "category", "parent", "for_payroll",
+        "is_employee_group", "key"}], "alter_ids": {"master": int|None, "voucher":
+        int|None}}``. AlterIDs are the company's ``$AltMstId``/``$AltVchId`` (external-apis
+        §2.2 "Change tracking"); when Tally's Company collection gives none, ``master`` falls
+        back to the highest ALTERID among the exported masters and ``voucher`` is ``None``.
+        Four or five exports; raises the :meth:`post` errors."""
+        ledgers = self.ledger_groups()
+        categories = [replies.text_of(r.get("NAME"))
+                      for r in self._names("CostCategory", "COSTCATEGORY", ["Name", "AlterID"])]
+        rows = self._names("CostCentre", "COSTCENTRE", envelopes.EMPLOYEE_FETCH)
+        centres = []
+        for row in rows:
+            c = replies.employee_centre(row)
+            centres.append({k: c[k] for k in ("name", "category", "parent", "for_payroll",
+                                              "is_employee_group", "key")})
+        alter_ids: dict = {"master": None, "voucher": None}
+        companies = replies.parse_collection(
+            self.post(envelopes.company_alter_ids_export(self.company)), "COMPANY")
+        mine = next((c for c in companies
+                     if replies.text_of(c.get("NAME")).casefold() == self.company.casefold()), None)
+        for field, tag in (("master", "ALTMSTID"), ("voucher", "ALTVCHID")):
+            text = replies.text_of((mine or {}).get(tag))
+            if text.strip().isdigit():
+                alter_ids[field] = int(text)
+        if alter_ids["master"] is None:
+            seen = [int(r["ALTERID"]) for r in rows if str(r.get("ALTERID", "")).strip().isdigit()]
+            alter_ids["master"] = max(seen) if seen else None
+            alter_ids["source"] = "max ALTERID of exported cost centres (no $AltMstId)"
+        return {"company": self.company, "ledgers": ledgers,
+                "cost_categories": [c for c in categories if c], "cost_centres": centres,
+                "alter_ids": alter_ids}
+
+    # ------------------------------------------------------------------ employees
+    def find_employee(self, key: str) -> dict | None:
+        """The payroll cost centre whose ``MAILINGNAME`` is ``key`` (the stable employee key,
+        :data:`envelopes.EMPLOYEE_KEY_FIELD`), as a :func:`replies.employee_centre` dict, or
+        ``None``. One ``CostCentre`` collection export filtered by ``$MailingName = "key"``;
+        the key is also compared on our side, so a Tally that ignored the filter still
+        matches correctly. Never looks up by name. Raises :class:`ConflictError` when two
+        masters carry the key (a person must merge them), :class:`MappingError` for a key
+        containing ``"``, plus the :meth:`post` errors."""
+        _quote_tdl(key)
+        rows = replies.parse_collection(self.post(envelopes.employee_lookup_export(self.company, key)),
+                                        "COSTCENTRE")
+        found = [c for c in map(replies.employee_centre, rows) if c["key"] == key]
+        if len(found) > 1:
+            raise ConflictError(
+                f"{len(found)} cost centres in Tally company {self.company!r} carry employee key "
+                f"{key} ({', '.join(c['name'] for c in found)}); merge them in Tally",
+                system=SYSTEM)
+        return found[0] if found else None
+
+    def _centre_by_name(self, name: str) -> dict | None:
+        xml = envelopes.collection_export(self.company, "MLCCostCentreByName", "CostCentre",
+                                          envelopes.EMPLOYEE_FETCH, f"$Name = {_quote_tdl(name)}")
+        rows = [replies.employee_centre(r) for r in
+                replies.parse_collection(self.post(xml), "COSTCENTRE")]
+        return next((r for r in rows if r["name"].casefold() == name.casefold()), None)
+
+    def _ensure_employee_group(self, master: EmployeeMaster) -> list[str]:
+        """Create the cost category and the employee group (``ISEMPLOYEEGROUP``) ``master``
+        sits in when missing, in their own import (so the employee's own Alter reply counts
+        only the employee). Returns the created names."""
+        have_cat = {replies.text_of(r.get("NAME")).casefold()
+                    for r in self._names("CostCategory", "COSTCATEGORY", ["Name"])}
+        categories = [] if master.category.casefold() in have_cat else [master.category]
+        groups = []
+        if master.group:
+            existing = self._centre_by_name(master.group)
+            if existing is None:
+                groups = [(master.category, master.group)]
+            elif existing["key"]:
+                raise ConflictError(f"employee group {master.group!r} of {master.name!r} is an "
+                                    f"employee's cost centre in Tally", system=SYSTEM)
+            # ASSUMPTION: an existing cost centre of that name (employee group or not) is
+            # used as the parent as it is; we never alter masters we did not make.
+        if not categories and not groups:
+            return []
+        result = self._import(envelopes.employee_groups_import(self.company, categories, groups),
+                              expect="created")
+        if result.created < len(categories) + len(groups):
+            raise RejectedError(f"Tally created {result.created} of {len(categories) + len(groups)} "
+                                f"masters ({result.summary()})", system=SYSTEM,
+                                detail=result.summary())
+        return categories + [g for _, g in groups]
+
+    @staticmethod
+    def _employee_differs(master: EmployeeMaster, current: dict) -> list[str]:
+        """Names of the managed fields whose Tally value differs from ``master``."""
+        def same(a, b):
+            return (a or "").casefold() == (b or "").casefold()
+        diffs = []
+        if master.name != current["name"]:
+            diffs.append("name")
+        if not same(master.group, current["parent"]):
+            diffs.append("parent")
+        if not same(master.category, current["category"]):
+            diffs.append("category")
+        if not current["for_payroll"] or current["is_employee_group"]:
+            diffs.append("for_payroll")
+        if master.joining_date != current["joining_date"]:
+            diffs.append("joining_date")
+        if master.deactivation_date != current["deactivation_date"]:
+            diffs.append("deactivation_date")
+        if (master.designation or "") != current["designation"]:
+            diffs.append("designation")
+        if (master.email or "") != current["email"]:
+            diffs.append("email")
+        return diffs
+
+    def sync_employee(self, master: EmployeeMaster) -> dict:
+        """Keep one payroll cost centre in step with ``master`` (external-apis §2.6) and
+        return ``{"action": "created"|"altered"|"unchanged", "master_id": str, "name": str,
+        "changed": [field names], "masters_created": [names]}``.
+
+        1. Find the master by ``master.key`` (``MAILINGNAME``, :meth:`find_employee`) — never
+           by name. Absent, but a cost centre of the same name exists with no key (e.g. made
+           for payroll cost allocations): that one is adopted (altered, gaining the key); one
+           carrying another key → :class:`ConflictError`.
+        2. Every managed field equal → ``"unchanged"``, no import sent.
+        3. Create the cost category and employee group when missing (own import).
+        4. Absent → ``ACTION="Create"``, require ``CREATED=1``; present → ``ACTION="Alter"``
+           identified by its current NAME (renaming through ``NAME.LIST``), require
+           ``ALTERED=1`` and ``CREATED=0`` (a CREATED reply to an Alter means a duplicate
+           master was made: :class:`RejectedError`, §2.7 #2).
+        5. Read it back by key: exactly one master, and after an Alter the same MASTERID
+           (else :class:`RejectedError`).
+
+        Raises :class:`RejectedError` with Tally's LINEERROR text, :class:`MappingError` for
+        an empty name or a key/name containing ``"``, plus the :meth:`post` errors.
+        """
+        if not master.name or not master.name.strip():
+            raise MappingError(f"employee {master.key} has no name", system=SYSTEM)
+        current = self.find_employee(master.key)
+        if current is None:
+            clash = self._centre_by_name(master.name)
+            if clash is not None:
+                if clash["key"] and clash["key"] != master.key:
+                    raise ConflictError(
+                        f"cost centre {clash['name']!r} in Tally company {self.company!r} belongs "
+                        f"to employee key {clash['key']}, not {master.key}", system=SYSTEM)
+                current = clash
+        if current is not None:
+            changed = self._employee_differs(master, current)
+            if not changed:
+                return {"action": "unchanged", "master_id": current["master_id"],
+                        "name": current["name"], "changed": [], "masters_created": []}
+        else:
+            changed = []
+        created_groups = self._ensure_employee_group(master)
+        if current is None:
+            result = self._import(envelopes.employee_import(master, self.company), expect="created")
+            if result.created != 1 or result.altered:
+                raise RejectedError(f"Tally did not create exactly one cost centre for "
+                                    f"{master.name!r} ({result.summary()})", system=SYSTEM,
+                                    detail=result.summary())
+            action = "created"
+        else:
+            xml = envelopes.employee_import(master, self.company, action="Alter",
+                                            current_name=current["name"])
+            replies.ensure_altered_only(replies.parse_import_reply(self.post(xml)), 1, "cost centre")
+            action = "altered"
+        after = self.find_employee(master.key)
+        if after is None:
+            if action == "created" and result.last_mid:
+                after = {"master_id": str(result.last_mid), "name": master.name}
+            else:
+                raise RejectedError(f"Tally reported the cost centre {action} but none carries "
+                                    f"employee key {master.key}", system=SYSTEM)
+        if action == "altered" and current["master_id"] and after["master_id"] != current["master_id"]:
+            raise RejectedError(f"Tally's cost centre for employee key {master.key} changed MASTERID "
+                                f"{current['master_id']} → {after['master_id']}: a duplicate was "
+                                f"made", system=SYSTEM)
+        log.info("tallyprime: employee %s %s as %r", master.key, action, master.name)
+        return {"action": action, "master_id": after["master_id"], "name": after["name"],
+                "changed": changed, "masters_created": created_groups}
 
     # ------------------------------------------------------------------ reads
     def check(self) -> dict:

@@ -28,7 +28,8 @@ PRIMARY_COST_CATEGORY = "Primary Cost Category"
 __all__ = [
     "tally_date", "tally_amount", "voucher_import", "masters_import", "object_export",
     "collection_export", "day_book_export", "company_list_export", "encode_request",
-    "COMPANY_COLLECTION",
+    "COMPANY_COLLECTION", "employee_import", "employee_groups_import", "employee_lookup_export",
+    "company_alter_ids_export", "EMPLOYEE_KEY_FIELD", "EMPLOYEE_FETCH",
 ]
 
 COMPANY_COLLECTION = "MLCCompanyList"
@@ -276,3 +277,119 @@ def encode_request(xml: str, encoding: str = "utf-8") -> tuple[bytes, str]:
     if enc in ("utf-16", "utf16", "utf-16le", "utf-16-le"):
         return xml.encode("utf-16-le"), "text/xml;charset=utf-16"
     raise ValueError(f"unsupported Tally request encoding {encoding!r}")
+
+
+# --------------------------------------------------------------------------- employees
+
+#: The cost-centre field holding :attr:`EmployeeMaster.key` (the Gusto employee uuid).
+#: external-apis §2.6 lists ``MailingName`` as the payroll employee's id field; ASSUMPTION:
+#: a real TallyPrime keeps a 36-character uuid there intact and it is exported as
+#: ``MAILINGNAME`` (or ``MAILINGNAME.LIST/MAILINGNAME``, both are read) and filterable as
+#: ``$MailingName``.
+EMPLOYEE_KEY_FIELD = "MailingName"
+
+#: Fields fetched when reading payroll cost centres back (external-apis §2.6 field names).
+EMPLOYEE_FETCH = ["Name", "Parent", "Category", "MailingName", "ForPayroll", "IsEmployeeGroup",
+                  "DateOfJoin", "DeactivationDate", "Designation", "EmailId", "MasterID",
+                  "AlterID", "GUID"]
+
+
+def _employee_fields(master) -> dict:
+    """The managed fields of an employee cost centre, in the order they are sent. ``None``
+    values travel as empty elements so an Alter clears them (ASSUMPTION: an empty element
+    clears a date/string field on Alter)."""
+    return {
+        "PARENT": master.group or "",
+        "CATEGORY": master.category,
+        "FORPAYROLL": "Yes",
+        "ISEMPLOYEEGROUP": "No",
+        "MAILINGNAME": master.key,
+        "DATEOFJOIN": tally_date(master.joining_date) if master.joining_date else "",
+        "DESIGNATION": master.designation or "",
+        "DEACTIVATIONDATE": tally_date(master.deactivation_date) if master.deactivation_date else "",
+        "EMAILID": master.email or "",
+    }
+
+
+def employee_import(master, company: str, *, action: str = "Create",
+                    current_name: str | None = None) -> str:
+    """The Import/Data ``All Masters`` envelope creating or altering one employee as a
+    payroll cost centre (external-apis §2.6: employees are ``COSTCENTRE`` masters with
+    ``FORPAYROLL=Yes`` under a cost category; fields ``MailingName``, ``DateOfJoin``,
+    ``DeactivationDate``, ``Designation``, ``EmailId``).
+
+    ``master`` is an :class:`~connector_tasks.domain.model.EmployeeMaster`. ``action``
+    ``"Create"`` → ``<COSTCENTRE NAME=master.name ACTION="Create"><NAME>…``; ``"Alter"`` →
+    ``<COSTCENTRE NAME=current_name ACTION="Alter">`` identified by its current name (the
+    attribute, external-apis §2.2 "Identification … via attributes") with the new name in
+    ``NAME.LIST/NAME`` (a rename when it differs — ASSUMPTION: Tally renames a master this
+    way). Dates are YYYYMMDD (§2.2); ``PARENT`` is the employee group (``""`` = the
+    category's root); ``MAILINGNAME`` carries ``master.key`` (see
+    :data:`EMPLOYEE_KEY_FIELD`). Raises :class:`MappingError` for an empty company or name,
+    a name containing ``"``, or another action.
+    """
+    if action not in ("Create", "Alter"):
+        raise MappingError(f"employee import action must be Create or Alter, not {action!r}",
+                           system="tallyprime")
+    if not company:
+        raise MappingError("Tally company name is empty", system="tallyprime")
+    if not master.name or not master.name.strip():
+        raise MappingError(f"employee {master.key} has no name", system="tallyprime")
+    ident = current_name if action == "Alter" and current_name else master.name
+    centre: dict = {"@NAME": ident, "@ACTION": action}
+    if action == "Alter":
+        centre["NAME.LIST"] = {"NAME": master.name}
+    else:
+        centre["NAME"] = master.name
+    centre.update(_employee_fields(master))
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Import", "TYPE": "Data", "ID": "All Masters"},
+        "BODY": {
+            "DESC": {"STATICVARIABLES": _static_variables(company)},
+            "DATA": {"TALLYMESSAGE": {"@xmlns:UDF": "TallyUDF", "COSTCENTRE": centre}},
+        },
+    }})
+
+
+def employee_groups_import(company: str, categories: Iterable[str],
+                           groups: Iterable[tuple[str, str]]) -> str:
+    """The Import/Data ``All Masters`` envelope creating cost categories and employee groups:
+    ``COSTCATEGORY`` per name in ``categories`` (revenue and non-revenue allocation on),
+    then per ``(category, name)`` in ``groups`` a ``COSTCENTRE`` with ``CATEGORY``, empty
+    ``PARENT``, ``FORPAYROLL=Yes`` and ``ISEMPLOYEEGROUP=Yes`` (external-apis §2.6,
+    TallyConnector ``EmployeeGroup.cs``). Categories come first (a centre's category must
+    exist before it)."""
+    message: dict = {"@xmlns:UDF": "TallyUDF"}
+    categories = list(dict.fromkeys(categories))
+    groups = list(groups)
+    if categories:
+        message["COSTCATEGORY"] = [
+            {"@NAME": n, "@ACTION": "Create", "NAME": n, "ALLOCATEREVENUE": "Yes",
+             "ALLOCATENONREVENUE": "Yes"} for n in categories]
+    if groups:
+        message["COSTCENTRE"] = [
+            {"@NAME": n, "@ACTION": "Create", "NAME": n, "CATEGORY": c, "PARENT": "",
+             "FORPAYROLL": "Yes", "ISEMPLOYEEGROUP": "Yes"} for c, n in groups]
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Import", "TYPE": "Data", "ID": "All Masters"},
+        "BODY": {
+            "DESC": {"STATICVARIABLES": _static_variables(company)},
+            "DATA": {"TALLYMESSAGE": message},
+        },
+    }})
+
+
+def employee_lookup_export(company: str, key: str) -> str:
+    """Collection export of the ``CostCentre`` objects whose ``MailingName`` is ``key``
+    (``FILTER`` ``$MailingName = "key"``, fetching :data:`EMPLOYEE_FETCH`; pattern of
+    external-apis §2.2 "Export (collection)"). The caller quotes ``key`` safely first."""
+    return collection_export(company, "MLCEmployeeByKey", "CostCentre", EMPLOYEE_FETCH,
+                             f'${EMPLOYEE_KEY_FIELD} = "{key}"')
+
+
+def company_alter_ids_export(company: str) -> str:
+    """Collection export of ``Company`` with ``AltMstId`` and ``AltVchId`` (the last master
+    and voucher AlterIDs; external-apis §2.2 "Change tracking", tally-database-loader
+    ``fetchTallyCompanyList``)."""
+    return collection_export(company, "MLCCompanyAlterIds", "Company",
+                             ["Name", "AltMstId", "AltVchId"])

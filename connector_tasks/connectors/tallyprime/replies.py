@@ -26,7 +26,8 @@ ENTITY_REFUSED = "Tally reply refused: entity declarations are not allowed"
 __all__ = [
     "decode_body", "sanitize", "parse_xml", "ImportResult", "parse_import_reply",
     "ensure_success", "parse_collection", "parse_day_book", "parse_tally_date", "find_all",
-    "find_first", "as_list", "text_of", "ENTITY_REFUSED",
+    "find_first", "as_list", "text_of", "ENTITY_REFUSED", "ensure_altered_only",
+    "employee_centre",
 ]
 
 
@@ -445,3 +446,70 @@ def parse_day_book(text: str) -> list[dict]:
     doc = parse_xml(text)
     _raise_export_failure(doc, text)
     return [parse_voucher(v) for v in find_all(doc, "VOUCHER") if isinstance(v, dict)]
+
+
+# --------------------------------------------------------------------------- employees
+
+def ensure_altered_only(result: ImportResult, expected: int = 1, what: str = "master") -> None:
+    """Raise unless an Alter import altered exactly ``expected`` objects and created none
+    (external-apis §2.2/§2.7 #2: TallyPrime answered an Alter it could not identify by
+    CREATING a second object, counters reporting success — so ``ALTERED`` must be checked,
+    never "no error").
+
+    Order of checks: any failure (``LINEERROR``, ``ERRORS``, ``EXCEPTIONS``, ``STATUS 0``) →
+    :class:`RejectedError` with Tally's text; ``CREATED>0`` → :class:`RejectedError`
+    ("… a duplicate {what} was made"); ``ALTERED != expected`` (``IGNORED=1`` = target not
+    found, §2.3) → :class:`RejectedError` naming the counters.
+    """
+    lines = list(result.line_errors)
+    if lines or result.errors or result.exceptions or result.status == 0:
+        ensure_success(result, expect="any")  # raises with Tally's own text
+        raise RejectedError(f"Tally refused the alter ({result.summary()})", system=SYSTEM,
+                            lines=lines, detail=result.summary())  # pragma: no cover
+    if result.created:
+        raise RejectedError(
+            f"Tally answered an Alter with CREATED={result.created}: a duplicate {what} was "
+            f"made instead of altering the existing one ({result.summary()})",
+            system=SYSTEM, lines=lines, detail=result.summary())
+    if result.altered != expected:
+        raise RejectedError(f"Tally altered {result.altered} of {expected} {what}(s) "
+                            f"({result.summary()})", system=SYSTEM, lines=lines,
+                            detail=result.summary())
+
+
+def _root(parent: str) -> str:
+    """``""`` for a root parent (exports say ``&#4; Primary``, §2.4; sanitised to
+    ``Primary``)."""
+    return "" if parent.strip() in ("", "Primary") else parent.strip()
+
+
+def _optional_date(value) -> dt.date | None:
+    text = text_of(value)
+    return parse_tally_date(text) if text else None
+
+
+def employee_centre(row: dict) -> dict:
+    """One payroll cost centre from :func:`parse_collection` (tag ``COSTCENTRE``) → ``{"name",
+    "key" (MAILINGNAME), "parent" ("" = root), "category", "for_payroll": bool,
+    "is_employee_group": bool, "joining_date": date|None, "deactivation_date": date|None,
+    "designation", "email", "master_id", "alter_id"}`` (external-apis §2.6 field names;
+    ``MAILINGNAME`` is read plain or as ``MAILINGNAME.LIST/MAILINGNAME``). Raises
+    :class:`MappingError` for an unreadable date."""
+    key = row.get("MAILINGNAME")
+    if key is None or isinstance(key, (dict, list)):
+        lst = row.get("MAILINGNAME.LIST")
+        key = find_first(lst, "MAILINGNAME") if isinstance(lst, (dict, list)) else lst
+    return {
+        "name": text_of(row.get("NAME")),
+        "key": text_of(key),
+        "parent": _root(text_of(row.get("PARENT"))),
+        "category": text_of(row.get("CATEGORY")),
+        "for_payroll": _yes(row.get("FORPAYROLL")),
+        "is_employee_group": _yes(row.get("ISEMPLOYEEGROUP")),
+        "joining_date": _optional_date(row.get("DATEOFJOIN")),
+        "deactivation_date": _optional_date(row.get("DEACTIVATIONDATE")),
+        "designation": text_of(row.get("DESIGNATION")),
+        "email": text_of(row.get("EMAILID")),
+        "master_id": text_of(row.get("MASTERID")),
+        "alter_id": text_of(row.get("ALTERID")),
+    }

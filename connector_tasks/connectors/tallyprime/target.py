@@ -1,21 +1,41 @@
-"""TallyPrime as a ledger target (see :mod:`connector_tasks.targets`): the journal goes to the
-site's local agent on queue ``tally.<connection>`` with the masters it needs."""
+"""TallyPrime as a ledger and employee target (see :mod:`connector_tasks.targets`): the work
+goes to the site's local agent on queue ``tally.<connection>`` with what it needs."""
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from config.celery import tally_queue
-from connector_tasks.domain.model import JournalEntry, LedgerMaster
+from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 from connector_tasks.store.models import Connection
 
 
 def journal_payload(session: Session, target: Connection, entry: JournalEntry,
                     ledgers: list[LedgerMaster]) -> dict:
     """``{"entry", "company", "ledgers", "cost_centres", "dispatch"}`` for ``tally.post_journal``:
-    ``company`` is the Tally company (the connection's account); ``cost_centres`` the
-    ``[category, centre]`` pairs the entry allocates to."""
+    ``company`` is the Tally company (the connection's account); ``ledgers`` the ledgers the
+    connector owns and may create (every other ledger the entry uses must already exist in
+    Tally, else the job is parked naming it); ``cost_centres`` the ``[category, centre]``
+    pairs the entry allocates to."""
     centres = sorted({(a.cost_category, a.cost_centre) for line in entry.lines for a in line.allocations})
     return {"entry": entry.to_dict(), "company": target.account,
             "ledgers": [m.to_dict() for m in ledgers],
             "cost_centres": [list(c) for c in centres],
             "dispatch": {"task": "tally.post_journal", "queue": tally_queue(target.name)}}
+
+
+def employee_payload(session: Session, target: Connection, master: EmployeeMaster) -> dict:
+    """``{"master": master.to_dict(), "company": target.account, "dispatch": {"task":
+    "tally.sync_employee", "queue": "tally.<connection>"}}`` for ``tally.sync_employee``
+    (the employee becomes a payroll cost centre, external-apis §2.6)."""
+    return {"master": master.to_dict(), "company": target.account,
+            "dispatch": {"task": "tally.sync_employee", "queue": tally_queue(target.name)}}
+
+
+def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMaster],
+                    cost_centres: list[tuple[str, str]]) -> dict:
+    """``{"ledgers", "cost_centres", "company", "dispatch"}`` for ``tally.ensure_masters``: the
+    ledgers the connector owns (reference data) and ``[category, centre]`` pairs, created in
+    Tally when missing."""
+    return {"ledgers": [m.to_dict() for m in ledgers], "cost_centres": [list(c) for c in cost_centres],
+            "company": target.account,
+            "dispatch": {"task": "tally.ensure_masters", "queue": tally_queue(target.name)}}

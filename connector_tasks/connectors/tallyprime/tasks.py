@@ -1,21 +1,24 @@
 """TallyPrime tasks, run by the local agent ``tally_worker`` on queue ``tally.<connection>``.
 
 The agent holds no database credentials: it talks to TallyPrime and reports each outcome back
-through the broker (``connector.record_post_result`` on the ``default`` queue).
+through the broker (``connector.record_post_result`` and ``connector.record_tally_masters`` on
+the ``default`` queue). Every conversation with Tally happens under the leased Redis lock
+``lock:tally:<url>`` (one request in flight per Tally instance, external-apis §2.7 #3).
 """
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from connector_tasks import runtime
 from connector_tasks.connectors.tallyprime.client import TallyClient
-from connector_tasks.core.errors import ConnectorError
+from connector_tasks.core.errors import ConfigurationError, ConnectorError
 from connector_tasks.core.locks import leased_lock
 from connector_tasks.core.retry import countdown
-from connector_tasks.domain.model import JournalEntry, LedgerMaster
+from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 from connector_tasks.jobs import describe
 from connector_tasks.store.models import utcnow
 
@@ -28,51 +31,163 @@ def _report(job_id: int, outcome: dict) -> None:
     app.send_task("connector.record_post_result", args=[job_id, outcome], queue="default")
 
 
+def _client(company: str) -> TallyClient:
+    settings = runtime.settings()
+    return TallyClient(settings.tally_url, company, timeout=(5, settings.tally_timeout))
+
+
+def _tally_lock(client: TallyClient):
+    """The leased lock serialising every conversation with one Tally instance."""
+    return leased_lock(runtime.redis_client(), f"lock:tally:{client.url.rstrip('/')}",
+                       system="tallyprime")
+
+
+def _run_reported(task, job_id: int, base: dict, work: Callable[[], dict], what: str) -> None:
+    """Run ``work()`` (which returns the ``ok`` outcome fields) and report the outcome of job
+    ``job_id``: ``ok``; ``retry`` for a retryable error or a soft time limit while retries
+    remain (Celery retry with countdown); ``failed`` otherwise, with Tally's lines in
+    ``detail["lines"]``. A bug or malformed payload is parked ``failed`` too."""
+    try:
+        outcome = work()
+        _report(job_id, {**base, "outcome": "ok", **outcome})
+    except (ConnectorError, SoftTimeLimitExceeded) as exc:
+        # A soft time limit means Tally was slow: nothing known about the effect, so retry
+        # (the look-up by key comes first next time).
+        retryable = exc.retryable if isinstance(exc, ConnectorError) else True
+        retries = task.request.retries or 0
+        if retryable and retries < task.max_retries:
+            _report(job_id, {**base, "outcome": "retry", "error": describe(exc)})
+            raise task.retry(countdown=countdown(retries, getattr(exc, "retry_after", None),
+                                                 base=runtime.settings().retry_base), exc=exc)
+        _report(job_id, {**base, "outcome": "failed", "error": describe(exc),
+                         "detail": {"lines": list(getattr(exc, "lines", []) or [])}})
+    except Exception as exc:  # a bug or a malformed payload: park it, never lose it silently
+        log.exception("%s failed for job %s", what, job_id)
+        _report(job_id, {**base, "outcome": "failed", "error": describe(exc)})
+
+
+def _base(task, payload: dict, source_type: str, target_type: str) -> dict:
+    return {"task_id": task.request.id, "worker": task.request.hostname,
+            "started_at": utcnow().isoformat(), "phase": "post",
+            "source_system": payload.get("source_system", "gusto"),
+            "source_type": payload.get("source_type", source_type),
+            "target_system": "tallyprime", "target_type": target_type,
+            "seq": payload.get("seq")}  # echoed: record_post_result spots an outdated payload
+
+
 @shared_task(name="tally.post_journal", bind=True, acks_late=True, max_retries=8)
 def post_journal(self, job_id: int, payload: dict) -> None:
     """Post the journal of job ``job_id`` to TallyPrime exactly once.
 
     ``payload``: ``{"entry": JournalEntry.to_dict(), "company": str, "ledgers": [LedgerMaster
-    dicts], "cost_centres": [[category, centre], ...]}``. Asks Tally whether the voucher's
-    REMOTEID exists first, creates missing ledgers and cost centres, imports the voucher, and
-    reports ``ok`` with the voucher's id, ``retry`` (Tally down, company not loaded, timeout:
-    retried with countdown) or ``failed`` with Tally's own text (LINEERROR, nothing created).
+    dicts], "cost_centres": [[category, centre], ...]}``. Under the Tally lock: asks Tally
+    whether the voucher's REMOTEID exists (→ ``ok``, nothing written); refuses the entry when
+    a ledger it uses neither exists in Tally nor is in ``payload["ledgers"]`` (the ledgers the
+    connector owns and creates) — :class:`MappingError` naming the ledger(s) and the company,
+    parked without retries, before anything is written; creates the missing owned ledgers and
+    cost centres; imports the voucher. Reports ``ok`` with the voucher's MASTERID, ``retry``
+    (Tally down, company not loaded, timeout: retried with countdown) or ``failed`` with
+    Tally's own text (LINEERROR, nothing created).
     """
-    started = utcnow().isoformat()
-    base = {"task_id": self.request.id, "worker": self.request.hostname, "started_at": started,
-            "phase": "post", "source_system": payload.get("source_system", "gusto"),
-            "source_type": payload.get("source_type", "payroll"),
-            "target_system": "tallyprime", "target_type": "voucher"}
-    try:
+    base = _base(self, payload, "payroll", "voucher")
+
+    def work() -> dict:
         entry = JournalEntry.from_dict(payload["entry"])
-        settings = runtime.settings()
-        url = settings.tally_url
-        client = TallyClient(url, payload["company"], timeout=(5, settings.tally_timeout))
-        # One request in flight per Tally instance, even with two agents on one queue; and the
-        # look-up, the masters and the import happen under one hold, so no one posts between.
-        with leased_lock(runtime.redis_client(), f"lock:tally:{url}", system="tallyprime"):
+        client = _client(payload["company"])
+        # The look-up, the check, the masters and the import happen under one hold.
+        with _tally_lock(client):
             existing = client.find_journal(entry.key)
             if existing:
-                _report(job_id, {**base, "outcome": "ok", "target_id": existing,
-                                 "detail": {"already_in_tally": True, "remote_id": entry.key}})
-                return
+                return {"target_id": existing,
+                        "detail": {"already_in_tally": True, "remote_id": entry.key}}
             ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
+            client.check_ledgers(entry, ledgers)
             centres = [tuple(c) for c in payload.get("cost_centres", [])]
             created = client.ensure_ledgers(ledgers, centres)
             voucher_id = client.post_journal(entry)
-        _report(job_id, {**base, "outcome": "ok", "target_id": voucher_id,
-                         "detail": {"remote_id": entry.key, "masters_created": created}})
-    except (ConnectorError, SoftTimeLimitExceeded) as exc:
-        # A soft time limit means Tally was slow: nothing known about the effect, so retry
-        # (the look-up by REMOTEID comes first next time).
-        retryable = exc.retryable if isinstance(exc, ConnectorError) else True
-        retries = self.request.retries or 0
-        if retryable and retries < self.max_retries:
-            _report(job_id, {**base, "outcome": "retry", "error": describe(exc)})
-            raise self.retry(countdown=countdown(retries, getattr(exc, "retry_after", None),
-                                                base=runtime.settings().retry_base), exc=exc)
-        _report(job_id, {**base, "outcome": "failed", "error": describe(exc),
-                         "detail": {"lines": list(getattr(exc, "lines", []) or [])}})
-    except Exception as exc:  # a bug or a malformed payload: park it, never lose it silently
-        log.exception("tally.post_journal failed for job %s", job_id)
-        _report(job_id, {**base, "outcome": "failed", "error": describe(exc)})
+        return {"target_id": voucher_id,
+                "detail": {"remote_id": entry.key, "masters_created": created}}
+
+    _run_reported(self, job_id, base, work, "tally.post_journal")
+
+
+@shared_task(name="tally.sync_employee", bind=True, acks_late=True, max_retries=8)
+def sync_employee(self, job_id: int, payload: dict) -> None:
+    """Create or alter the employee of job ``job_id`` as a payroll cost centre in TallyPrime
+    (external-apis §2.6; :meth:`TallyClient.sync_employee`).
+
+    ``payload``: ``{"master": EmployeeMaster.to_dict(), "company": str, "dispatch": {...}}``.
+    Runs under the same leased Tally lock as :func:`post_journal` and reports through
+    ``connector.record_post_result`` with ``target_type "cost_centre"``, ``target_id`` the
+    cost centre's MASTERID and ``detail {"action": created|altered|unchanged, "name",
+    "changed", "masters_created"}``; retry/park exactly as :func:`post_journal`.
+    """
+    base = _base(self, payload, "employee", "cost_centre")
+
+    def work() -> dict:
+        master = EmployeeMaster.from_dict(payload["master"])
+        client = _client(payload["company"])
+        with _tally_lock(client):
+            result = client.sync_employee(master)
+        return {"target_id": result["master_id"],
+                "detail": {"action": result["action"], "name": result["name"], "key": master.key,
+                           "changed": result.get("changed", []),
+                           "masters_created": result.get("masters_created", [])}}
+
+    _run_reported(self, job_id, base, work, "tally.sync_employee")
+
+
+@shared_task(name="tally.report_masters", bind=True, acks_late=True)
+def report_masters(self, connection_name: str, request_id: str, company: str | None = None) -> None:
+    """Export the masters snapshot of the Tally company and send it to the cloud side as
+    ``connector.record_tally_masters(connection_name, request_id, snapshot)`` (``default``
+    queue); sent by :func:`connector_tasks.connectors.tallyprime.reference.request_masters_snapshot`
+    to queue ``tally.<connection_name>``.
+
+    ``snapshot`` is :meth:`TallyClient.masters_snapshot` plus ``fetched_at`` (ISO UTC) and
+    ``request_id``. ``company`` is the Tally company (the connection's account); when
+    omitted, the only company loaded in Tally is used. Never retried: on any error the
+    snapshot is ``{"request_id", "error": "<class>: <text>", "retryable": bool}`` so the
+    waiting caller learns at once why (Tally down, company not loaded…).
+    """
+    from connector_tasks.celery_app import app
+
+    try:
+        if not company:
+            report = _client("?").check()
+            if len(report["companies"]) != 1:
+                raise ConfigurationError(
+                    f"connection {connection_name!r} names no company and Tally has "
+                    f"{len(report['companies'])} loaded ({report['detail']})", system="tallyprime")
+            company = report["companies"][0]
+        client = _client(company)
+        with _tally_lock(client):
+            snapshot = client.masters_snapshot()
+        snapshot.update(fetched_at=utcnow().isoformat(), request_id=request_id)
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the waiting caller
+        log.warning("tally.report_masters for %s failed: %s", connection_name, describe(exc))
+        snapshot = {"request_id": request_id, "error": describe(exc),
+                    "retryable": bool(getattr(exc, "retryable", False)),
+                    "fetched_at": utcnow().isoformat()}
+    app.send_task("connector.record_tally_masters", args=[connection_name, request_id, snapshot],
+                  queue="default")
+
+
+@shared_task(name="tally.ensure_masters", bind=True, acks_late=True, max_retries=8)
+def ensure_masters(self, job_id: int, payload: dict) -> None:
+    """Make TallyPrime hold the reference-data masters of job ``job_id``: ``payload``
+    ``{"ledgers": [LedgerMaster dicts], "cost_centres": [[category, centre]], "company"}``;
+    what exists is left alone (:meth:`TallyClient.ensure_ledgers`). Reports ``ok`` with
+    ``target_type "masters"``, ``target_id`` the company and ``detail["masters_created"]``;
+    retry/park exactly as :func:`post_journal`."""
+    base = _base(self, payload, "reference_data", "masters")
+
+    def work() -> dict:
+        client = _client(payload["company"])
+        ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
+        centres = [tuple(c) for c in payload.get("cost_centres", [])]
+        with _tally_lock(client):
+            created = client.ensure_ledgers(ledgers, centres)
+        return {"target_id": payload["company"], "detail": {"masters_created": created}}
+
+    _run_reported(self, job_id, base, work, "tally.ensure_masters")

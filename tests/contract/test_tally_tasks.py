@@ -1,0 +1,141 @@
+"""The Tally agent's tasks run in-process (Celery ``apply``) against the emulator over HTTP,
+with real Redis for the Tally lock; what they report is captured where the broker would carry
+it. The masters snapshot is stored in a real store (SQLite and PostgreSQL)."""
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from config.settings import Settings, set_settings
+from connector_tasks.connectors.tallyprime import reference, tasks
+from connector_tasks.connectors.tallyprime.target import employee_payload, journal_payload
+from connector_tasks.core.errors import ConfigurationError, TransientApiError
+from connector_tasks.domain.model import EmployeeMaster, JournalEntry, JournalLine, LedgerMaster
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import Connection
+from sandbox.tallyprime.server import serve
+
+COMPANY = "Demo Trading Co"
+
+
+@pytest.fixture
+def tally():
+    server, _thread, port = serve(env="test")
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def agent(tally, redis_server, tmp_path, monkeypatch):
+    """Settings pointing at the emulator; ``reports`` collects what the tasks report."""
+    set_settings(Settings.from_env({"INSTANCE_PATH": str(tmp_path), "ML_CONNECTOR_ENV": "test"})
+                 .with_overrides(redis_url=redis_server.url, tally_url=tally,
+                                 database_url=f"sqlite:///{tmp_path / 'unused.db'}"))
+    reports = []
+    monkeypatch.setattr(tasks, "_report", lambda job_id, outcome: reports.append((job_id, outcome)))
+    return reports
+
+
+def _state(url):
+    return requests.get(f"{url}/_sandbox/state", timeout=5).json()
+
+
+def test_post_journal_with_unknown_user_ledger_is_parked_naming_it(agent, tally):
+    entry = JournalEntry("gusto-payroll-p7", dt.date(2024, 1, 31), "Payroll", (
+        JournalLine("Salaries & Wages", "gross_wages", debit=Decimal("100.00")),
+        JournalLine("Bank of Nowhere", "net_pay", credit=Decimal("100.00"))), "p7")
+    target = Connection(name="site", system="tallyprime", account=COMPANY)
+    payload = journal_payload(None, target, entry, [LedgerMaster("Salaries & Wages", "Indirect Expenses")])
+    assert payload["dispatch"] == {"task": "tally.post_journal", "queue": "tally.site"}
+    tasks.post_journal.apply(args=[7, payload])
+    [(job_id, outcome)] = agent
+    assert job_id == 7 and outcome["outcome"] == "failed"
+    assert "'Bank of Nowhere'" in outcome["error"] and COMPANY in outcome["error"]
+    assert "MappingError" in outcome["error"]
+    state = _state(tally)
+    assert [r for r in state["requests"] if r["tallyrequest"] == "Import"] == []
+    company = state["companies"][0]
+    assert company["vouchers"] == [] and "Salaries & Wages" not in {l["name"] for l in company["ledgers"]}
+
+
+def test_sync_employee_task_reports_cost_centre_with_action(agent, tally):
+    target = Connection(name="site", system="tallyprime", account=COMPANY)
+    master = EmployeeMaster(key="emp-1", name="Bo Chen (E2)", group="Sales", designation="Rep",
+                            joining_date=dt.date(2022, 5, 1))
+    payload = employee_payload(None, target, master)
+    assert payload == {"master": master.to_dict(), "company": COMPANY,
+                       "dispatch": {"task": "tally.sync_employee", "queue": "tally.site"}}
+    tasks.sync_employee.apply(args=[3, payload])
+    tasks.sync_employee.apply(args=[3, payload])
+    payload["master"]["deactivation_date"] = "2024-02-29"
+    tasks.sync_employee.apply(args=[3, payload])
+    outcomes = [o for _, o in agent]
+    assert [o["outcome"] for o in outcomes] == ["ok", "ok", "ok"]
+    assert [o["detail"]["action"] for o in outcomes] == ["created", "unchanged", "altered"]
+    assert {o["target_type"] for o in outcomes} == {"cost_centre"}
+    assert {o["source_type"] for o in outcomes} == {"employee"}
+    assert len({o["target_id"] for o in outcomes}) == 1
+    assert outcomes[0]["detail"]["name"] == "Bo Chen (E2)"
+
+
+def test_sync_employee_task_retries_while_tally_is_down(agent, tally):
+    requests.post(f"{tally}/_sandbox/faults", json={"unload_company": COMPANY}, timeout=5)
+    payload = employee_payload(None, Connection(name="site", system="tallyprime", account=COMPANY),
+                               EmployeeMaster(key="emp-2", name="Cy Diaz (E3)"))
+    tasks.sync_employee.apply(args=[4, payload])
+    assert agent[0][1]["outcome"] == "retry" and "not loaded" in agent[0][1]["error"]
+
+
+@pytest.fixture
+def store(database_url, agent, monkeypatch):
+    """A migrated store holding Tally connection ``site``; the broker is replaced by a
+    thread that runs the named task (``tally.report_masters`` then
+    ``connector.record_tally_masters``) as a worker would."""
+    from config.settings import get_settings
+    set_settings(get_settings().with_overrides(database_url=database_url))
+    with session_scope(database_url) as s:
+        s.add(Connection(name="site", system="tallyprime", account=COMPANY, settings={"keep": 1}))
+        s.add(Connection(name="g", system="gusto", settings={}))
+    from connector_tasks.celery_app import app
+    sent = []
+    registry = {"tally.report_masters": tasks.report_masters,
+                "connector.record_tally_masters": reference.record_tally_masters}
+
+    def send_task(name, args=(), kwargs=None, queue=None, **_):
+        sent.append((name, queue))
+        if name in registry and not getattr(send_task, "drop", False):
+            threading.Thread(target=registry[name].apply, kwargs={"args": args, "kwargs": kwargs}).start()
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    send_task.sent = sent
+    return send_task
+
+
+def test_masters_snapshot_round_trip_is_stored_on_the_connection(store, tally, database_url):
+    snap = reference.request_masters_snapshot("site", wait=20)
+    assert store.sent == [("tally.report_masters", "tally.site"),
+                          ("connector.record_tally_masters", "default")]
+    assert snap["ledgers"]["Cash"] == "Cash-in-Hand" and snap["company"] == COMPANY
+    assert "Primary Cost Category" in snap["cost_categories"]
+    assert isinstance(snap["alter_ids"]["master"], int) and snap["fetched_at"]
+    with session_scope(database_url) as s:
+        conn = s.scalar(select(Connection).where(Connection.name == "site"))
+        assert conn.settings["tally_masters"] == snap and conn.settings["keep"] == 1
+        assert conn.settings["tally_masters_request"]["error"] is None
+    assert reference.missing_ledgers(snap, ["cash", "Bank of Nowhere", "Bank of Nowhere"]) == ["Bank of Nowhere"]
+
+
+def test_snapshot_errors_and_silence_are_reported_clearly(store, tally, database_url):
+    with pytest.raises(ConfigurationError, match="gusto"):
+        reference.request_masters_snapshot("g", wait=1)
+    with pytest.raises(ConfigurationError, match="no connection"):
+        reference.request_masters_snapshot("nope", wait=1)
+    requests.post(f"{tally}/_sandbox/faults", json={"unload_company": COMPANY}, timeout=5)
+    with pytest.raises(TransientApiError, match="is not loaded"):
+        reference.request_masters_snapshot("site", wait=20)
+    store.drop = True
+    with pytest.raises(TransientApiError, match="did not answer within 0.5 s"):
+        reference.request_masters_snapshot("site", wait=0.5)
