@@ -23,6 +23,9 @@ VISIBILITY_TIMEOUT         broker redelivery of unacked tasks, seconds (300 > ti
 LOG_LEVEL                  ``INFO``
 TALLY_TIMEOUT              seconds the agent waits for one TallyPrime reply (60)
 RETRY_BASE_SECONDS         first Celery retry countdown, doubled each try (5)
+GUSTO_POLL_SECONDS         how often beat polls Gusto's ``/v1/events`` per connection (300)
+API_TOKEN                  bearer token of the operator ``/api`` (unset: open outside
+                           production, off in production)
 WEBHOOK_ENQUEUE            ``inline`` (the web process publishes after the commit) or ``relay``
                            (it only commits; ``ml-connector relay`` publishes in batches)
 =========================  ==========================================================
@@ -65,6 +68,8 @@ class Settings:
     log_level: str = "INFO"
     tally_timeout: int = 60
     retry_base: float = 5.0
+    poll_interval: int = 300
+    api_token: str = ""
     webhook_enqueue: str = "inline"
 
     @property
@@ -114,6 +119,8 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             tally_timeout=_positive(env, "TALLY_TIMEOUT", 60),
             retry_base=_positive(env, "RETRY_BASE_SECONDS", 5.0, float),
+            poll_interval=_positive(env, "GUSTO_POLL_SECONDS", 300),
+            api_token=env.get("API_TOKEN", ""),
             webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "inline").strip().lower(),
         )
         if settings.webhook_enqueue not in ("inline", "relay"):
@@ -200,6 +207,8 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
         "LOG_LEVEL": settings.log_level,
         "TALLY_TIMEOUT": str(settings.tally_timeout),
         "RETRY_BASE_SECONDS": str(settings.retry_base),
+        "GUSTO_POLL_SECONDS": str(settings.poll_interval),
+        "API_TOKEN": settings.api_token,
         "WEBHOOK_ENQUEUE": settings.webhook_enqueue,
     })
     if settings.redis_url:
