@@ -250,3 +250,12 @@ def test_spec_request_validation_can_fail(gusto_emulator, validate_gusto_request
              "body": json.dumps({"token": "wrong field"})}
     with pytest.raises(Exception):
         validate_gusto_request(entry)
+
+
+def test_rate_headers_of_successful_calls_reach_the_hook(gusto_emulator):
+    base = gusto_emulator({"rate_limit": 3, "rate_window": 30})
+    seen = []
+    client, _ = connect(base, on_response=lambda h: seen.append(dict(h)))  # token_info used 1
+    client.get_payroll(COMPANY_UUID, PAYROLL_UUID)
+    client.get_payroll(COMPANY_UUID, PAYROLL_UUID)  # the grant's last request of the window
+    assert seen[-1]["X-RateLimit-Remaining"] == "0" and int(seen[-1]["X-RateLimit-Reset"]) > 0

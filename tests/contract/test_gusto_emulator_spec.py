@@ -204,3 +204,28 @@ def test_invalid_subscription_is_422_per_spec(gusto_emulator, gusto_helpers, val
                       json={"url": "https://example.com/h", "subscription_types": ["Nonsense"]})
     assert r.status_code == 422
     assert validate_gusto_response("POST", "/v1/webhook_subscriptions", r) == []
+
+
+def test_reference_data_and_lifecycle_changes_match_spec(gusto_emulator, gusto_helpers, validate_gusto_response):
+    base = gusto_emulator()
+    token = gusto_helpers.company_tokens(base)["access_token"]
+    path = f"/v1/companies/{COMPANY_UUID}/earning_types"
+    requests.post(base + "/_sandbox/earning_types", json={"name": "Gym Membership Stipend"}, timeout=5)
+    r = requests.get(base + path, headers=auth(token), timeout=5)
+    assert r.status_code == 200 and validate_gusto_response("GET", path, r) == []
+    assert "Bonus" in [e["name"] for e in r.json()["default"]]
+    assert [e["name"] for e in r.json()["custom"]] == ["Gym Membership Stipend"]
+    path = f"/v1/companies/{COMPANY_UUID}/pay_schedules"
+    r = requests.get(base + path, headers=auth(token), timeout=5)
+    assert r.status_code == 200 and validate_gusto_response("GET", path, r) == []
+    # an employee after a job change and a termination is still a spec-valid Employee
+    uid = requests.post(base + "/_sandbox/employees/hire", timeout=5, json={"employees": [
+        {"first_name": "Ana", "last_name": "Diaz", "title": "Clerk"}]}).json()["created"][0]
+    requests.patch(base + f"/_sandbox/employees/{uid}", json={"title": "Senior Clerk"}, timeout=5)
+    requests.post(base + f"/_sandbox/employees/{uid}/terminate", json={"effective_date": "2020-01-31"}, timeout=5)
+    one = f"/v1/employees/{uid}"
+    r = requests.get(base + one, headers=auth(token), timeout=5)
+    assert r.status_code == 200 and validate_gusto_response("GET", one, r) == []
+    body = r.json()
+    assert body["terminated"] is True and body["jobs"][0]["title"] == "Senior Clerk"
+    assert body["terminations"][0]["effective_date"] == "2020-01-31"
