@@ -200,6 +200,10 @@ def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
     from connector_tasks.store.db import session_scope
     from connector_tasks.store.models import SyncJob
 
+    from connector_tasks.core.errors import ConnectorError
+
+    if end < start:
+        raise click.ClickException(f"--to {end.date()} is before --from {start.date()}")
     with click.progressbar(length=1, label="reading payrolls from Gusto") as bar:
         state = {"total": None}
 
@@ -209,7 +213,10 @@ def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
                 bar.length = total
             bar.update(1)
 
-        payrolls = backfill_payrolls(connection, start.date(), end.date(), progress)
+        try:
+            payrolls = backfill_payrolls(connection, start.date(), end.date(), progress)
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
     click.echo(f"{len(payrolls)} processed payroll(s) in {start.date()}..{end.date()} fed to the inbound path")
     if not wait or not payrolls:
         return

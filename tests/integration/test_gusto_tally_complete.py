@@ -182,3 +182,25 @@ def test_a_mapping_to_a_missing_ledger_is_refused_with_its_name(deployment):
     cli = __import__("connector_tasks.cli", fromlist=["main"]).main
     out = CliRunner().invoke(cli, ["mappings", "set", GUSTO_CONN, "Bonus", "Staff Bonus", "--earning-type"])
     assert out.exit_code != 0 and "'Staff Bonus' does not exist" in out.output
+
+
+def test_backfill_posts_each_processed_payroll_of_the_range_once_with_progress(deployment):
+    cli = __import__("connector_tasks.cli", fromlist=["main"]).main
+    pids = []
+    for start, end, check in (("2022-01-01", "2022-01-15", "2022-01-20"), ("2022-01-16", "2022-01-31", "2022-02-04")):
+        pids.append(deployment.gusto("POST", "/_sandbox/payrolls", json={
+            "compensations": 1, "start_date": start, "end_date": end, "check_date": check}).json()["payroll_uuid"])
+    # processed at Gusto before the connector existed: no webhook ever came for them
+    out = CliRunner().invoke(cli, ["backfill", GUSTO_CONN, "--from", "2022-01-01", "--to", "2022-01-31",
+                                   "--timeout", "120"])
+    assert out.exit_code == 0, out.output
+    assert "2 processed payroll(s)" in out.output and "done 2" in out.output
+    remote = [v["remote_id"] for v in company(deployment)["vouchers"]]
+    assert all(remote.count(f"gusto-payroll-{p}") == 1 for p in pids)
+    again = CliRunner().invoke(cli, ["backfill", GUSTO_CONN, "--from", "2022-01-01", "--to", "2022-01-31",
+                                     "--timeout", "60"])
+    assert again.exit_code == 0, again.output
+    remote = [v["remote_id"] for v in company(deployment)["vouchers"]]
+    assert all(remote.count(f"gusto-payroll-{p}") == 1 for p in pids)
+    bad = CliRunner().invoke(cli, ["backfill", GUSTO_CONN, "--from", "2022-02-01", "--to", "2022-01-01"])
+    assert bad.exit_code == 1 and "is before --from" in bad.output
