@@ -20,4 +20,6 @@ app.conf.include = [
     "connector_tasks.jobs",
     "connector_tasks.connectors.gusto.tasks",
     "connector_tasks.connectors.tallyprime.tasks",
+    "connector_tasks.connectors.acumatica.tasks",
+    "connector_tasks.connectors.tallyprime.reference",
 ]

@@ -1,0 +1,115 @@
+"""Acumatica connection plumbing shared by the tasks and the CLI: settings, credentials, the
+client with its licence budgets, the GL mapping.
+
+Connection (``system="acumatica"``): ``account`` = the tenant (company); ``settings``:
+``base_url`` (``https://<host>/<instance>``), ``endpoint_version`` (e.g. ``24.200.001``),
+``branch``, ``ledger`` (default ``ACTUAL``), ``release`` (bool), ``subaccount`` (default
+subaccount), ``requests_per_minute``, ``concurrent_requests``, ``auth`` (``oauth`` |
+``cookie``); ``credentials`` (encrypted): ``username``, ``password`` and for OAuth
+``client_id`` (``<guid>@<tenant>``), ``client_secret``; the OAuth tokens are kept beside them
+under ``oauth_tokens``.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from sqlalchemy.orm import Session
+
+from connector_tasks import runtime
+from connector_tasks.connectors.acumatica.adapter import AcumaticaLedgerTarget
+from connector_tasks.connectors.acumatica.client import SYSTEM, AcumaticaClient, TokenSet
+from connector_tasks.connectors.acumatica.limits import concurrency_slots, rate_budget
+from connector_tasks.connectors.acumatica.mapping import DEPARTMENT_KIND, GL_KIND, GlAccount, resolve_accounts
+from connector_tasks.core.errors import ConfigurationError, TransientApiError
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import Connection
+
+REQUIRED_SETTINGS = ("base_url", "endpoint_version", "branch")
+
+
+class DbTokenStore:
+    """OAuth tokens of Acumatica connection ``connection_id`` in its encrypted credentials,
+    renewed under a per-connection Redis lock (``lease``/``wait`` in seconds)."""
+
+    def __init__(self, connection_id: int, *, lease: float = 30.0, wait: float = 35.0):
+        self.connection_id = connection_id
+        self.lease = lease
+        self.wait = wait
+
+    def load(self) -> TokenSet | None:
+        with session_scope(runtime.settings().database_url) as s:
+            data = repo.read_credentials(s.get(Connection, self.connection_id), runtime.vault()).get("oauth_tokens")
+        return TokenSet(**data) if data else None
+
+    def save(self, tokens: TokenSet) -> None:
+        with session_scope(runtime.settings().database_url) as s:
+            conn = s.get(Connection, self.connection_id)
+            creds = repo.read_credentials(conn, runtime.vault())
+            creds["oauth_tokens"] = tokens.to_dict()
+            repo.write_credentials(conn, runtime.vault(), creds)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        lock = runtime.redis_client().lock(f"lock:acumatica-oauth:{self.connection_id}",
+                                           timeout=self.lease, blocking_timeout=self.wait)
+        if not lock.acquire():
+            raise TransientApiError("could not acquire the Acumatica OAuth lock", system=SYSTEM)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                lock.release()
+
+
+def check_settings(conn: Connection) -> dict:
+    """The connection's settings; raises :class:`ConfigurationError` naming a missing one."""
+    settings = dict(conn.settings or {})
+    for key in REQUIRED_SETTINGS:
+        if not settings.get(key):
+            raise ConfigurationError(f"Acumatica connection {conn.name!r} has no {key!r} setting", system=SYSTEM)
+    if settings.get("auth", "oauth") not in ("oauth", "cookie"):
+        raise ConfigurationError(f"Acumatica connection {conn.name!r}: auth must be 'oauth' or 'cookie'",
+                                 system=SYSTEM)
+    return settings
+
+
+def client_for(conn: Connection) -> AcumaticaClient:
+    """A client for ``conn`` with its licence budgets in Redis: every request first draws from
+    the requests-per-minute budget (waiting up to 10 s, else RateLimitedError with
+    ``retry_after``) and holds one of the concurrent-request slots; a 429's ``Retry-After``
+    blocks the budget. Raises :class:`ConfigurationError` for missing settings or credentials."""
+    settings = check_settings(conn)
+    creds = repo.read_credentials(conn, runtime.vault())
+    redis = runtime.redis_client()
+    budget = rate_budget(redis, conn.name, settings)
+    timeout = (5.0, float(settings.get("timeout", 30)))
+    slots = concurrency_slots(redis, conn.name, settings, lease=timeout[1] + 10)
+    auth = settings.get("auth", "oauth")
+    return AcumaticaClient(
+        settings["base_url"], settings["endpoint_version"], auth=auth,
+        client_id=creds.get("client_id"), client_secret=creds.get("client_secret"),
+        username=creds.get("username"), password=creds.get("password"), tenant=conn.account,
+        branch=settings.get("branch"), token_store=DbTokenStore(conn.id) if auth == "oauth" else None,
+        before_request=(lambda: budget.acquire(max_wait=10.0)) if budget else None,
+        on_rate_limited=budget.penalize if budget else None, slots=slots, timeout=timeout)
+
+
+def gl_accounts(session: Session, conn: Connection, ledgers) -> dict[str, GlAccount]:
+    """``{ledger: GlAccount}`` for ``ledgers`` from ``conn``'s ``gl_account`` rows and the
+    defaults. Raises MappingError naming an unmapped ledger."""
+    return resolve_accounts(ledgers, repo.mapping_overrides(session, conn.id, kind=GL_KIND),
+                            default_subaccount=(conn.settings or {}).get("subaccount"))
+
+
+def department_overrides(session: Session, conn: Connection) -> dict[str, dict]:
+    """``conn``'s ``department`` mapping rows."""
+    return repo.mapping_overrides(session, conn.id, kind=DEPARTMENT_KIND)
+
+
+def ledger_target(conn: Connection, accounts: dict[str, GlAccount], client: AcumaticaClient) -> AcumaticaLedgerTarget:
+    """The LedgerTarget port for ``conn`` over ``client``."""
+    settings = check_settings(conn)
+    return AcumaticaLedgerTarget(client, accounts, branch=settings["branch"],
+                                 ledger=settings.get("ledger") or "ACTUAL", release=bool(settings.get("release")))

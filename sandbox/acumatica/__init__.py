@@ -1,0 +1,1 @@
+"""Acumatica contract-based REST API emulator (sandbox only; see :mod:`sandbox.acumatica.app`)."""

@@ -1,0 +1,1 @@
+"""Unit tests (a package, so basenames may repeat those in tests/contract/)."""
