@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from connector_tasks import runtime
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
-from connector_tasks.store.models import Connection, ExternalRef, Mapping, SyncJob
+from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncJob
 from sandbox.acumatica.server import serve as serve_acumatica
 from sandbox.demo import DEMO_PAYROLL, GUSTO_CONN
 from tests.harness import deployment_on
@@ -107,6 +107,22 @@ def test_redelivered_webhook_still_yields_one_journal(deployment):
     event_uuid = next(d["event_uuid"] for d in events if d.get("kind") == "event")
     r = dep.gusto("POST", f"/_sandbox/deliveries/redeliver/{event_uuid}", params={"times": 3, "concurrent": 1})
     assert r.status_code == 200
+    time.sleep(2)
+    assert len(acu.batches(MARKER)) == 1
+    assert acu.state()["counters"]["journal_writes"] == writes
+
+
+def test_webhook_and_poll_for_the_same_payroll_still_yield_one_journal(deployment):
+    from connector_tasks.connectors.gusto.sync import poll_events
+
+    dep, acu = deployment
+    writes = acu.state()["counters"]["journal_writes"]
+    polled = poll_events(GUSTO_CONN)  # /v1/events also holds the payroll.processed the webhook brought
+    assert polled["duplicates"] >= 1
+    with session_scope(dep.settings.database_url) as s:
+        rows = s.scalars(select(InboundEvent).where(InboundEvent.event_type == "payroll.processed",
+                                                    InboundEvent.entity_id == DEMO_PAYROLL)).all()
+        assert len(rows) == 1 and rows[0].deliveries >= 2
     time.sleep(2)
     assert len(acu.batches(MARKER)) == 1
     assert acu.state()["counters"]["journal_writes"] == writes
@@ -211,3 +227,27 @@ def test_employee_task_creates_then_finds_by_external_ref_and_deactivates(deploy
     with session_scope(dep.settings.database_url) as s:
         refs = s.scalars(select(ExternalRef).where(ExternalRef.source_id == master.key)).all()
         assert [(r.target_type, r.target_id) for r in refs] == [("employee", emp["EmployeeID"])]
+
+
+def test_a_gusto_hire_and_termination_keep_the_acumatica_employee_aligned(deployment):
+    dep, acu = deployment
+    r = dep.gusto("POST", "/_sandbox/employees/hire", json={"employees": [
+        {"first_name": "Sara", "last_name": "Kim", "title": "Analyst", "department": "Finance",
+         "employee_code": "sk0001"}]})
+    uid = r.json()["created"][0]
+
+    def employee():
+        found = [e for e in acu.state()["employees"] if e["EmployeeName"] == "Sara Kim (sk0001)"]
+        return found[0] if found else None
+
+    deadline = time.monotonic() + 60
+    while not employee():
+        assert time.monotonic() < deadline, "the hire never reached Acumatica"
+        time.sleep(0.3)
+    assert employee()["Status"] == "Active"
+    dep.gusto("POST", f"/_sandbox/employees/{uid}/terminate", json={"effective_date": "2024-03-31"})
+    deadline = time.monotonic() + 60
+    while employee()["Status"] != "Inactive":
+        assert time.monotonic() < deadline, "the termination never reached Acumatica"
+        time.sleep(0.3)
+    assert len([e for e in acu.state()["employees"] if e["EmployeeName"].endswith("(sk0001)")]) == 1
