@@ -14,8 +14,11 @@ implements the subset of Tally behaviour documented in
   VOUCHER objects; every object gets GUID, MASTERID and ALTERID (per-company counters);
 * exports: inline-TDL collections (``TYPE``, ``FETCH``, ``FILTER`` + ``SYSTEM Formulae``
   supporting exactly ``$RemoteID = "X"``, ``$AlterID > N`` and ``$Name = "X"``), Object
-  exports, the ``Day Book`` report and the ``Company`` collection (loaded companies only);
-  ``&#4; Primary`` is emitted for root parents, as real exports do (§2.4);
+  exports, the ``Day Book`` report and the ``Company`` collection (loaded companies only,
+  with ``ALTMSTID``/``ALTVCHID``, §2.2 "Change tracking"); voucher collections honour
+  ``SVFROMDATE``/``SVTODATE``; ``&#4; Primary`` is emitted for root parents, as real
+  exports do (§2.4), and fault ``ctrl_refs`` adds ``&#4;`` (or a raw ``\x04``) before
+  narrations and ledger names;
 * one request at a time (a lock held per XML request, §2.7 #3 — ASSUMPTION on the exact
   desktop behaviour).
 
@@ -38,7 +41,8 @@ auto-numbered per voucher type (§2.7 #2); a missing SVCURRENTCOMPANY means the 
 company; a Voucher collection without SVFROMDATE/SVTODATE holds every voucher.
 
 Sandbox-only admin routes (NOT Tally): ``GET /_sandbox/state``, ``POST /_sandbox/reset``,
-``POST /_sandbox/faults`` (see :func:`create_app`).
+``POST /_sandbox/faults`` (see :func:`create_app`), ``POST /_sandbox/seed`` (bulk vouchers,
+``sandbox/tallyprime/seed.py``).
 """
 from __future__ import annotations
 
@@ -900,7 +904,10 @@ def create_app(config: dict | None = None) -> Flask:
     XML connection without an answer (the client sees a broken connection, as close to
     "connection refused" as a running server can get — ASSUMPTION); ``hang_seconds`` sleeps,
     holding the request lock, before answering the next ``count`` (default 1) XML requests;
-    ``reply_bomb`` makes the next XML reply a billion-laughs document;
+    ``reply_bomb`` makes the next XML reply a billion-laughs document; ``ctrl_refs``
+    (``"ref"``, ``"raw"`` or null) puts ``&#4;`` / ``\x04`` before exported narrations and
+    ledger names until cleared; ``POST /_sandbox/seed`` adds bulk vouchers
+    (:func:`sandbox.tallyprime.seed.seed_from_spec`);
     ``hang_after_import`` (seconds) lets the next voucher import that creates something
     complete, then delays only its reply (a crash "after Tally accepted").
     """

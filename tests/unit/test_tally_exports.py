@@ -1,0 +1,276 @@
+"""Streaming export reader for TallyPrime (external-apis §2.1 UTF-16, §2.2 change tracking,
+§2.4 ``&#4;`` and large exports). No network: replies are fed as bytes."""
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+
+from connector_tasks.connectors.tallyprime import exports, replies
+from connector_tasks.connectors.tallyprime.client import CompanyNotLoadedError
+from connector_tasks.core.errors import (
+    ConfigurationError, MappingError, RejectedError, TransientApiError,
+)
+
+VOUCHER = (
+    '<VOUCHER REMOTEID="gusto-payroll-p1-v1" VCHTYPE="Journal" ACTION="Create">'
+    '<DATE TYPE="Date">20240131</DATE><VOUCHERTYPENAME>Journal</VOUCHERTYPENAME>'
+    '<VOUCHERNUMBER>12</VOUCHERNUMBER><NARRATION>&#4; Payroll Jan &amp; bonus {n}</NARRATION>'
+    '<PARTYLEDGERNAME>&#4;Acme Traders</PARTYLEDGERNAME>'
+    '<GUID TYPE="String">52889497-5b6b-403d-8f83-224e3c7759b4-00001018</GUID>'
+    '<MASTERID TYPE="Number"> {n}</MASTERID><ALTERID TYPE="Number"> {a}</ALTERID>'
+    '<ALLLEDGERENTRIES.LIST><LEDGERNAME>Salaries &amp; Wages</LEDGERNAME>'
+    '<ISDEEMEDPOSITIVE>Yes</ISDEEMEDPOSITIVE><AMOUNT>-1000.00</AMOUNT></ALLLEDGERENTRIES.LIST>'
+    '<ALLLEDGERENTRIES.LIST><LEDGERNAME>TDS Payable</LEDGERNAME>'
+    '<ISDEEMEDPOSITIVE>No</ISDEEMEDPOSITIVE><AMOUNT>150.25</AMOUNT></ALLLEDGERENTRIES.LIST>'
+    '<LEDGERENTRIES.LIST><LEDGERNAME>Net Salary Payable</LEDGERNAME>'
+    '<ISDEEMEDPOSITIVE>No</ISDEEMEDPOSITIVE><AMOUNT>849.75</AMOUNT></LEDGERENTRIES.LIST>'
+    '</VOUCHER>')
+
+
+def collection(n=1, extra="") -> str:
+    body = "".join(VOUCHER.format(n=i + 1, a=100 + i) for i in range(n))
+    return ("<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>1</STATUS></HEADER><BODY><DESC></DESC>"
+            f"<DATA><COLLECTION>{extra}{body}</COLLECTION></DATA></BODY></ENVELOPE>")
+
+
+BOMB = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">'
+        '<!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>'
+        '<ENVELOPE><BODY><DATA><COLLECTION><VOUCHER><NARRATION>&lol9;</NARRATION></VOUCHER>'
+        '</COLLECTION></DATA></BODY></ENVELOPE>')
+
+
+def chunks(data: bytes, size: int):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def clean(data: bytes, content_type=None, size=7) -> str:
+    return exports.SanitizingStream(chunks(data, size), content_type).read().decode("utf-8")
+
+
+# ----------------------------------------------------------------- sanitiser
+
+def test_sanitiser_strips_illegal_references_split_at_every_boundary():
+    text = "<A>&#4; Primary|&#x1F;x|&#0;|\x04raw|&#10;|&#x939;|&amp;|&lt;|&#4;</A>"
+    want = replies.sanitize(text)
+    assert want == "<A> Primary|x||raw|&#10;|&#x939;|&amp;|&lt;|</A>"
+    data = text.encode()
+    for cut in range(1, len(data)):
+        assert exports.SanitizingStream([data[:cut], data[cut:]]).read().decode() == want, cut
+    for size in (1, 2, 3, 5):
+        assert clean(data, size=size) == want
+
+
+def test_sanitiser_read_respects_size_and_file_sources():
+    data = collection(3).encode()
+    s = exports.SanitizingStream(io.BytesIO(data), chunk_size=10)
+    parts = []
+    while True:
+        part = s.read(17)
+        assert len(part) <= 17
+        if not part:
+            break
+        parts.append(part)
+    assert b"".join(parts).decode() == replies.sanitize(data.decode())
+    assert s.bytes_in == len(data) and s.encoding == "utf-8"
+
+
+@pytest.mark.parametrize("prefix, codec, content_type", [
+    (b"\xff\xfe", "utf-16-le", None),                       # BOM LE
+    (b"\xfe\xff", "utf-16-be", "text/xml; charset=utf-8"),  # BOM beats a wrong charset
+    (b"", "utf-16-le", "text/xml;charset=utf-16"),          # no BOM, declared charset
+    (b"", "utf-16-le", None),                               # no BOM, no charset: '<\\x00'
+    (b"\xef\xbb\xbf", "utf-8", "text/xml; charset=utf-8"),  # UTF-8 BOM dropped
+])
+def test_utf16_with_and_without_bom_split_at_odd_bytes(prefix, codec, content_type):
+    text = ('<?xml version="1.0" encoding="UTF-16"?>'
+            + collection(2).replace("Payroll Jan", "वेतन 😀 Jan"))
+    data = prefix + text.encode(codec)
+    for size in (1, 3, 4096):
+        vouchers = list(exports.iter_export_vouchers(chunks(data, size), content_type))
+        assert [v.narration for v in vouchers] == ["वेतन 😀 Jan & bonus 1", "वेतन 😀 Jan & bonus 2"]
+        assert vouchers[0].party_ledger == "Acme Traders"
+
+
+# ----------------------------------------------------------------- refusals
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16-le"])
+@pytest.mark.parametrize("size", [3, 65536])
+def test_entity_bomb_is_refused_not_expanded(codec, size):
+    data = BOMB.encode(codec)
+    with pytest.raises(RejectedError, match="entity declarations are not allowed"):
+        list(exports.iter_export_vouchers(chunks(data, size),
+                                          "text/xml;charset=utf-16" if codec != "utf-8" else None))
+
+
+def test_external_dtd_is_refused():
+    doc = '<?xml version="1.0"?><!DOCTYPE e SYSTEM "http://127.0.0.1:1/x.dtd"><ENVELOPE/>'
+    with pytest.raises(RejectedError):
+        list(exports.iter_export_vouchers(io.BytesIO(doc.encode())))
+
+
+def test_failure_envelopes():
+    status0 = ("<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>0</STATUS></HEADER><BODY>"
+               "<DATA>Could not find Collection 'X'</DATA></BODY></ENVELOPE>")
+    with pytest.raises(RejectedError, match="Could not find Collection") as exc:
+        list(exports.iter_export_vouchers(io.BytesIO(status0.encode())))
+    assert exc.value.system == "tallyprime"
+    not_loaded = ("<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>0</STATUS></HEADER><BODY><DATA>"
+                  "<LINEERROR>Company 'ACME' is not loaded!</LINEERROR></DATA></BODY></ENVELOPE>")
+    with pytest.raises(CompanyNotLoadedError):
+        list(exports.iter_export_vouchers(io.BytesIO(not_loaded.encode())))
+    truncated = collection(3).encode()[:-40]
+    it = exports.iter_export_vouchers(io.BytesIO(truncated))
+    with pytest.raises(TransientApiError, match="not well-formed"):
+        list(it)
+    with pytest.raises(MappingError):
+        list(exports.iter_export_vouchers(io.BytesIO(collection(1).replace("150.25", "1,50").encode())))
+
+
+# ----------------------------------------------------------------- shapes
+
+def test_voucher_shape_with_decimal_amounts():
+    [v] = list(exports.iter_export_vouchers(io.BytesIO(collection(1).encode())))
+    assert isinstance(v, exports.ExportedVoucher)
+    assert v.date == dt.date(2024, 1, 31)
+    assert (v.voucher_type, v.number, v.remote_id) == ("Journal", "12", "gusto-payroll-p1-v1")
+    assert (v.master_id, v.alter_id) == (1, 100)
+    assert v.guid == "52889497-5b6b-403d-8f83-224e3c7759b4-00001018"
+    assert v.narration == "Payroll Jan & bonus 1" and v.party_ledger == "Acme Traders"
+    assert [(e.ledger, e.amount, e.is_deemed_positive, e.is_debit) for e in v.ledger_entries] == [
+        ("Salaries & Wages", Decimal("-1000.00"), True, True),
+        ("TDS Payable", Decimal("150.25"), False, False),
+        ("Net Salary Payable", Decimal("849.75"), False, False)]
+    assert all(type(e.amount) is Decimal for e in v.ledger_entries)
+    assert sum(e.amount for e in v.ledger_entries) == 0
+    assert v.as_dict()["ledger_entries"][1]["amount"] == Decimal("150.25")
+
+
+def test_remote_id_from_child_and_day_book_nesting():
+    doc = ("<ENVELOPE><HEADER><TALLYREQUEST>Import Data</TALLYREQUEST></HEADER><BODY><IMPORTDATA>"
+           "<REQUESTDATA><TALLYMESSAGE><VOUCHER VCHTYPE=\"Payment\"><DATE>31-Jan-2024</DATE>"
+           "<REMOTEID>r-1</REMOTEID></VOUCHER></TALLYMESSAGE></REQUESTDATA></IMPORTDATA></BODY></ENVELOPE>")
+    [v] = list(exports.iter_export_vouchers(io.BytesIO(doc.encode())))
+    assert (v.remote_id, v.voucher_type, v.date, v.master_id, v.ledger_entries) == (
+        "r-1", "Payment", dt.date(2024, 1, 31), None, ())
+
+
+def test_tree_is_released_as_vouchers_stream():
+    def peak(n_vouchers):
+        sizes = []
+
+        def convert(el):
+            sizes.append(sum(1 for _ in el.getroottree().getroot().iter()))
+            return exports._voucher_of(el)
+
+        data = collection(n_vouchers).encode()
+        n = sum(1 for _ in exports._iter_objects(io.BytesIO(data), None, "VOUCHER", convert))
+        assert n == n_vouchers
+        return max(sizes)
+
+    # What stays in the tree is lxml's read-ahead (~32 KB of text), not the export so far:
+    # 8,000 vouchers = 136,000 elements, yet no more are alive than with 1,000.
+    small, big = peak(1000), peak(8000)
+    assert big <= small + 50 and big < 2000, (small, big)
+
+
+def test_masters_parent_primary_is_clean():
+    doc = ("<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>1</STATUS></HEADER><BODY><DATA><COLLECTION>"
+           '<LEDGER NAME="Cash" RESERVEDNAME=""><NAME>Cash</NAME><PARENT TYPE="String">&#4; Primary'
+           '</PARENT><MASTERID TYPE="Number"> 7</MASTERID><ALTERID> 9</ALTERID><GUID>g-7</GUID>'
+           "</LEDGER></COLLECTION></DATA></BODY></ENVELOPE>")
+    [m] = list(exports.iter_export_masters(io.BytesIO(doc.encode()), None, "LEDGER"))
+    assert (m.kind, m.name, m.master_id, m.alter_id, m.guid) == ("LEDGER", "Cash", 7, 9, "g-7")
+    assert m.fields["PARENT"] == "Primary"
+
+
+# ----------------------------------------------------------------- envelopes and batching
+
+def test_envelopes_carry_filter_dates_and_fetch():
+    xml = exports.changed_vouchers_export("Duties & Co", 1234, dt.date(2024, 4, 1), "20240430")
+    assert "<SYSTEM TYPE=\"Formulae\" NAME=\"Fltr01\">$AlterID &gt; 1234</SYSTEM>" in xml
+    assert "<SVFROMDATE>20240401</SVFROMDATE><SVTODATE>20240430</SVTODATE>" in xml
+    assert "<SVCURRENTCOMPANY>Duties &amp; Co</SVCURRENTCOMPANY>" in xml
+    assert ("<FETCH>Date, VoucherNumber, VoucherTypeName, Narration, PartyLedgerName, "
+            "AllLedgerEntries, MasterId, AlterId, Guid, RemoteId</FETCH>") in xml
+    ledgers = exports.changed_masters_export("ACME", "Ledger", 5)
+    assert "<TYPE>Ledger</TYPE>" in ledgers and "$AlterID &gt; 5" in ledgers
+    assert "SVFROMDATE" not in ledgers
+    assert "<TYPE>CostCentre</TYPE>" in exports.changed_masters_export("ACME", "CostCentre", 0)
+    assert "AltMstId, AltVchId" in exports.company_alter_ids_export()
+    for bad in (-1, "5", 1.0, True, "1 or 1"):
+        with pytest.raises(ConfigurationError):
+            exports.alter_id_filter(bad)
+    with pytest.raises(ConfigurationError):
+        exports.changed_masters_export("ACME", "StockItem", 0)
+
+
+def test_date_batches_partition_the_range():
+    b = exports.date_batches(dt.date(2024, 1, 30), dt.date(2024, 3, 2), 10)
+    assert b[0] == (dt.date(2024, 1, 30), dt.date(2024, 2, 8))
+    assert b[-1][1] == dt.date(2024, 3, 2)
+    days = [d for s, e in b for d in range((e - s).days + 1)]
+    assert len(days) == (dt.date(2024, 3, 2) - dt.date(2024, 1, 30)).days + 1
+    assert all(b[i][1] + dt.timedelta(days=1) == b[i + 1][0] for i in range(len(b) - 1))
+    with pytest.raises(ValueError):
+        exports.date_batches(dt.date(2024, 2, 1), dt.date(2024, 1, 1), 1)
+
+
+# ----------------------------------------------------------------- HTTP edge (fake session)
+
+class _BrokenRaw:
+    """urllib3-like raw body: yields ``parts`` then the connection drops mid-stream."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def stream(self, _size, decode_content=True):
+        from urllib3.exceptions import ProtocolError
+        yield from self.parts
+        raise ProtocolError("Connection broken: IncompleteRead")
+
+    def close(self):
+        pass
+
+
+class _Session:
+    def __init__(self, status, parts):
+        self.status, self.parts, self.sent = status, parts, []
+
+    def request(self, method, url, **kwargs):
+        import requests
+        self.sent.append(kwargs)
+        resp = requests.Response()
+        resp.status_code, resp.url = self.status, url
+        resp.headers["Content-Type"] = "text/xml; charset=utf-16"
+        resp.raw = _BrokenRaw(self.parts)
+        resp.request = requests.Request(method, url).prepare()
+        return resp
+
+
+def test_stream_broken_mid_way_is_transient_and_frees_the_lock():
+    from connector_tasks.connectors.tallyprime import TallyClient
+    data = b"\xff\xfe" + collection(200).encode("utf-16-le")
+    session = _Session(200, chunks(data, 4096)[:20])
+    client = TallyClient("http://tally.invalid:9000", "ACME", session=session, encoding="utf-16")
+    run = exports.iter_changed_vouchers(client, since_alter_id=0, from_date="20240101",
+                                        to_date="20240131", check_company=False)
+    got = []
+    with pytest.raises(TransientApiError, match="broke off"):
+        for v in run:
+            got.append(v)
+    assert 0 < len(got) < 200 and not client._lock.locked()
+    sent = session.sent[0]
+    assert sent["stream"] is True and sent["headers"]["Content-Type"] == "text/xml;charset=utf-16"
+    assert "$AlterID &gt; 0".encode("utf-16-le") in sent["data"]
+
+
+def test_non_200_is_classified():
+    from connector_tasks.connectors.tallyprime import TallyClient
+    client = TallyClient("http://tally.invalid:9000", "ACME", session=_Session(503, []))
+    with pytest.raises(TransientApiError) as exc:
+        list(exports.iter_changed_vouchers(client, since_alter_id=0, from_date="20240101",
+                                           to_date="20240101", check_company=False))
+    assert exc.value.status == 503 and not client._lock.locked()
