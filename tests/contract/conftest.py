@@ -247,3 +247,47 @@ def gusto_helpers():
     H.system_token = staticmethod(system_token)
     H.company_tokens = staticmethod(company_tokens)
     return H
+
+
+class TallyHandle:
+    """A running TallyPrime emulator for contract tests: its ``url``, the in-process
+    ``emulator`` object and the sandbox admin calls."""
+
+    COMPANY = "Demo Trading Co"
+
+    def __init__(self, server, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.emulator = server.app.extensions["tally_emulator"]
+
+    def state(self) -> dict:
+        return requests.get(f"{self.url}/_sandbox/state", timeout=30).json()
+
+    def fault(self, **spec) -> None:
+        assert requests.post(f"{self.url}/_sandbox/faults", json=spec, timeout=5).status_code == 200
+
+    def seed(self, **spec) -> dict:
+        r = requests.post(f"{self.url}/_sandbox/seed", json=spec, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def company(self, name: str = COMPANY) -> dict:
+        return next(c for c in self.state()["companies"] if c["name"] == name)
+
+    def centres(self) -> dict:
+        return {c["name"]: c for c in self.company()["cost_centres"]}
+
+    def vouchers(self) -> list[dict]:
+        return self.company()["vouchers"]
+
+    def imports_since(self, n: int) -> list[dict]:
+        return [r for r in self.state()["requests"][n:] if r["tallyrequest"] == "Import"]
+
+
+@pytest.fixture
+def tally():
+    """A fresh TallyPrime emulator over HTTP (:class:`TallyHandle`), stopped afterwards."""
+    from sandbox.tallyprime.server import serve
+
+    server, _thread, port = serve(env="test")
+    yield TallyHandle(server, port)
+    server.shutdown()

@@ -11,7 +11,6 @@ import requests
 from connector_tasks.connectors.tallyprime import CompanyNotLoadedError, TallyClient
 from connector_tasks.core.errors import MappingError, RejectedError, TransientApiError
 from connector_tasks.domain.model import CostAllocation, JournalEntry, JournalLine, LedgerMaster
-from sandbox.tallyprime.server import serve
 
 COMPANY = "Demo Trading Co"
 CAT = "Primary Cost Category"
@@ -19,31 +18,6 @@ LEDGERS = [LedgerMaster("Salaries & Wages", "Indirect Expenses", cost_centres_on
            LedgerMaster("TDS Payable", "Duties & Taxes"),
            LedgerMaster("Net Salary Payable", "Current Liabilities")]
 CENTRES = [(CAT, "Asha Rao"), (CAT, "Bo Chen")]
-
-
-@pytest.fixture
-def tally():
-    server, _thread, port = serve()
-    base = f"http://127.0.0.1:{port}"
-
-    class T:
-        url = base
-
-        @staticmethod
-        def state():
-            return requests.get(f"{base}/_sandbox/state", timeout=5).json()
-
-        @staticmethod
-        def fault(**spec):
-            r = requests.post(f"{base}/_sandbox/faults", json=spec, timeout=5)
-            assert r.status_code == 200
-
-        @staticmethod
-        def company():
-            return next(c for c in T.state()["companies"] if c["name"] == COMPANY)
-
-    yield T
-    server.shutdown()
 
 
 def entry(key="gusto-payroll-p1-v1", tds="150.25", ledger="TDS Payable", credit_total="1000.00"):

@@ -4,45 +4,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-import requests
 
 from connector_tasks.connectors.tallyprime import TallyClient
 from connector_tasks.connectors.tallyprime import envelopes, replies
 from connector_tasks.core.errors import ConflictError, MappingError, RejectedError
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, JournalLine, LedgerMaster
-from sandbox.tallyprime.server import serve
 
 COMPANY = "Demo Trading Co"
 KEY = "2a1c5b9e-8f1d-4c57-9d36-3e5f0b8c7a11"
-
-
-@pytest.fixture
-def tally():
-    server, _thread, port = serve(env="test")
-    base = f"http://127.0.0.1:{port}"
-
-    class T:
-        url = base
-
-        @staticmethod
-        def state():
-            return requests.get(f"{base}/_sandbox/state", timeout=5).json()
-
-        @staticmethod
-        def fault(**spec):
-            assert requests.post(f"{base}/_sandbox/faults", json=spec, timeout=5).status_code == 200
-
-        @staticmethod
-        def centres():
-            company = next(c for c in T.state()["companies"] if c["name"] == COMPANY)
-            return {c["name"]: c for c in company["cost_centres"]}
-
-        @staticmethod
-        def imports_since(n):
-            return [r for r in T.state()["requests"][n:] if r["tallyrequest"] == "Import"]
-
-    yield T
-    server.shutdown()
 
 
 def asha(**kw):

@@ -8,38 +8,9 @@ import requests
 
 from connector_tasks.connectors.tallyprime import CompanyNotLoadedError, TallyClient, exports
 from sandbox.tallyprime.seed import touch_vouchers
-from sandbox.tallyprime.server import serve
 
 COMPANY = "Demo Trading Co"
 FROM, TO = dt.date(2024, 4, 1), dt.date(2025, 3, 31)
-
-
-@pytest.fixture
-def tally():
-    server, _thread, port = serve()
-    base = f"http://127.0.0.1:{port}"
-
-    class T:
-        url = base
-        emulator = server.app.extensions["tally_emulator"]
-
-        @staticmethod
-        def seed(**spec):
-            r = requests.post(f"{base}/_sandbox/seed", json=spec, timeout=30)
-            assert r.status_code == 200, r.text
-            return r.json()
-
-        @staticmethod
-        def fault(**spec):
-            assert requests.post(f"{base}/_sandbox/faults", json=spec, timeout=5).status_code == 200
-
-        @staticmethod
-        def vouchers():
-            state = requests.get(f"{base}/_sandbox/state", timeout=30).json()
-            return next(c for c in state["companies"] if c["name"] == COMPANY)["vouchers"]
-
-    yield T
-    server.shutdown()
 
 
 def changed(tally, since, **kw):

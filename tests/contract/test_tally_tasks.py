@@ -16,31 +16,19 @@ from connector_tasks.core.errors import ConfigurationError, TransientApiError
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, JournalLine, LedgerMaster
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection
-from sandbox.tallyprime.server import serve
 
 COMPANY = "Demo Trading Co"
-
-
-@pytest.fixture
-def tally():
-    server, _thread, port = serve(env="test")
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
 
 
 @pytest.fixture
 def agent(tally, redis_server, tmp_path, monkeypatch):
     """Settings pointing at the emulator; ``reports`` collects what the tasks report."""
     set_settings(Settings.from_env({"INSTANCE_PATH": str(tmp_path), "ML_CONNECTOR_ENV": "test"})
-                 .with_overrides(redis_url=redis_server.url, tally_url=tally,
+                 .with_overrides(redis_url=redis_server.url, tally_url=tally.url,
                                  database_url=f"sqlite:///{tmp_path / 'unused.db'}"))
     reports = []
     monkeypatch.setattr(tasks, "_report", lambda job_id, outcome: reports.append((job_id, outcome)))
     return reports
-
-
-def _state(url):
-    return requests.get(f"{url}/_sandbox/state", timeout=5).json()
 
 
 def test_post_journal_with_unknown_user_ledger_is_parked_naming_it(agent, tally):
@@ -55,7 +43,7 @@ def test_post_journal_with_unknown_user_ledger_is_parked_naming_it(agent, tally)
     assert job_id == 7 and outcome["outcome"] == "failed"
     assert "'Bank of Nowhere'" in outcome["error"] and COMPANY in outcome["error"]
     assert "MappingError" in outcome["error"]
-    state = _state(tally)
+    state = tally.state()
     assert [r for r in state["requests"] if r["tallyrequest"] == "Import"] == []
     company = state["companies"][0]
     assert company["vouchers"] == [] and "Salaries & Wages" not in {l["name"] for l in company["ledgers"]}
@@ -82,7 +70,7 @@ def test_sync_employee_task_reports_cost_centre_with_action(agent, tally):
 
 
 def test_sync_employee_task_retries_while_tally_is_down(agent, tally):
-    requests.post(f"{tally}/_sandbox/faults", json={"unload_company": COMPANY}, timeout=5)
+    tally.fault(unload_company=COMPANY)
     payload = employee_payload(None, Connection(name="site", system="tallyprime", account=COMPANY),
                                EmployeeMaster(key="emp-2", name="Cy Diaz (E3)"))
     tasks.sync_employee.apply(args=[4, payload])
@@ -133,7 +121,7 @@ def test_snapshot_errors_and_silence_are_reported_clearly(store, tally, database
         reference.request_masters_snapshot("g", wait=1)
     with pytest.raises(ConfigurationError, match="no connection"):
         reference.request_masters_snapshot("nope", wait=1)
-    requests.post(f"{tally}/_sandbox/faults", json={"unload_company": COMPANY}, timeout=5)
+    tally.fault(unload_company=COMPANY)
     with pytest.raises(TransientApiError, match="is not loaded"):
         reference.request_masters_snapshot("site", wait=20)
     store.drop = True
