@@ -28,6 +28,10 @@ API_TOKEN                  bearer token of the operator ``/api`` (unset: open ou
                            production, off in production)
 WEBHOOK_ENQUEUE            ``inline`` (the web process publishes after the commit) or ``relay``
                            (it only commits; ``ml-connector relay`` publishes in batches)
+SQLITE_SYNCHRONOUS         SQLite store only: ``FULL`` (default: a commit is fsynced, so an
+                           acknowledged webhook survives a power loss) or ``NORMAL`` (WAL synced
+                           at checkpoints only: survives a crash of any process, not a power
+                           loss or OS crash; about twice the SQLite ingest rate)
 =========================  ==========================================================
 
 In production a missing secret is a :class:`ConfigurationError` naming the variable.
@@ -71,6 +75,7 @@ class Settings:
     poll_interval: int = 300
     api_token: str = ""
     webhook_enqueue: str = "inline"
+    sqlite_synchronous: str = "FULL"
 
     @property
     def posting_lease(self) -> int:
@@ -122,7 +127,10 @@ class Settings:
             poll_interval=_positive(env, "GUSTO_POLL_SECONDS", 300),
             api_token=env.get("API_TOKEN", ""),
             webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "inline").strip().lower(),
+            sqlite_synchronous=env.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         )
+        if settings.sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise ConfigurationError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {settings.sqlite_synchronous!r}")
         if settings.webhook_enqueue not in ("inline", "relay"):
             raise ConfigurationError(f"WEBHOOK_ENQUEUE must be inline or relay, got {settings.webhook_enqueue!r}")
         if settings.visibility_timeout <= settings.task_time_limit:
@@ -210,6 +218,7 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
         "GUSTO_POLL_SECONDS": str(settings.poll_interval),
         "API_TOKEN": settings.api_token,
         "WEBHOOK_ENQUEUE": settings.webhook_enqueue,
+        "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
     })
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url

@@ -265,8 +265,11 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
         services.start_web(web_port)
         services.start_worker()
         services.start_tally_worker(TALLY_CONN)
+        if settings.webhook_enqueue == "relay":
+            services.start_relay()
         wait_http(f"{web_url}/healthz")
-        echo("  web, worker (gusto, default) and tally_worker started")
+        relay = ", the outbox relay" if settings.webhook_enqueue == "relay" else ""
+        echo(f"  web, worker (gusto, default){relay} and tally_worker started")
 
         result = connect_gusto_company(web_url, GUSTO_CONN)
         echo(f"  OAuth: connection {result['connection']} → Gusto company {result['account']}")

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, jsonify, request
 
 from connector_tasks import runtime
 from connector_tasks.connectors.gusto import service as gusto_service
+from connector_tasks.relay import mark_enqueued
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -23,19 +24,20 @@ def receive(system: str, connection: str):
     receiver = RECEIVERS.get(system)
     if receiver is None:
         abort(404)
-    limit = runtime.settings().max_webhook_bytes
+    settings = runtime.settings()
+    limit = settings.max_webhook_bytes
     if request.content_length is not None and request.content_length > limit:
         abort(413)
     body = request.get_data(cache=False)
     if len(body) > limit:
         abort(413)
     reply = receiver.receive_webhook(connection, body, request.headers)
-    if reply.event_id is not None and runtime.settings().webhook_enqueue == "inline":
+    if reply.event_id is not None and settings.webhook_enqueue == "inline":
         try:
             from connector_tasks.celery_app import app as celery
 
             celery.send_task(f"{system}.handle_event", args=[reply.event_id])
-            receiver.mark_enqueued(reply.event_id)
+            mark_enqueued([reply.event_id])
         except Exception:  # broker down: stored and committed; the sweeper enqueues it
             log.exception("could not enqueue event %s; left for the sweeper", reply.event_id)
     return jsonify(reply.body), reply.status

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func,
+    JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -48,7 +48,8 @@ class InboundEvent(Base):
     (or ignored / failed). ``payload`` is the parsed JSON as received."""
 
     __tablename__ = "inbound_event"
-    __table_args__ = (UniqueConstraint("system", "event_uuid", name="uq_inbound_event_system_uuid"),)
+    __table_args__ = (UniqueConstraint("system", "event_uuid", name="uq_inbound_event_system_uuid"),
+                      Index("ix_inbound_event_status_id", "status", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     system: Mapped[str] = mapped_column(String(32), nullable=False)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id"))

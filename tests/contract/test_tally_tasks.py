@@ -6,7 +6,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from config.settings import Settings, set_settings

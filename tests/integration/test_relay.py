@@ -54,3 +54,47 @@ def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fail
     assert relay_once(batch=5) == 5 and relay_once(batch=5) == 2 and relay_once(batch=5) == 0
     assert broker.llen("gusto") - before == 7
     dep.services.start_relay()
+
+
+def test_hot_path_stores_the_body_verbatim_once_and_counts_duplicates(dep):
+    import datetime as dt
+    import json
+
+    from connector_tasks.store import repo
+
+    url = dep.settings.database_url
+    body = '{"uuid": "hot-1", "event_type": "employee.updated", "amount": "12.30", "name": "Zoë"}'
+    kw = dict(system="gusto", connection_id=None, payload=json.loads(body), payload_json=body, event_uuid="hot-1",
+              event_type="employee.updated", entity_type="Employee", entity_id="e1", status="ignored")
+    first, again = repo.ingest_event(url, **kw), repo.ingest_event(url, **kw)
+    assert first[1] is True and again == (first[0], False)
+    with session_scope(url) as s:
+        row = s.get(InboundEvent, first[0])
+        assert row.deliveries == 2 and row.payload == json.loads(body) and row.status == "ignored"
+        received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=dt.timezone.utc)
+        assert abs(dt.datetime.now(dt.timezone.utc) - received) < dt.timedelta(minutes=1)
+        older = s.scalar(select(InboundEvent.id).where(  # compares like the sweeper's query
+            InboundEvent.id == first[0], InboundEvent.received_at < dt.datetime.now(dt.timezone.utc)))
+        assert older == first[0]
+
+
+def test_hot_connection_survives_a_postgresql_backend_restart(dep):
+    import psycopg
+
+    from connector_tasks.store import repo
+    from connector_tasks.store.db import hot_connection
+
+    url = dep.settings.database_url
+    if not url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    kw = dict(system="gusto", connection_id=None, payload={}, event_type="employee.updated", entity_type=None,
+              entity_id=None, status="ignored")
+    repo.ingest_event(url, event_uuid="hot-pg-1", **kw)
+    backend = hot_connection(url).raw.info.backend_pid
+    admin = hot_connection(url).raw.info.dsn
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    event_id, created = repo.ingest_event(url, event_uuid="hot-pg-2", **kw)  # retried on a fresh connection
+    assert created and hot_connection(url).raw.info.backend_pid != backend
+    with session_scope(url) as s:
+        assert s.get(InboundEvent, event_id).event_uuid == "hot-pg-2"
