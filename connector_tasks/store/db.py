@@ -67,7 +67,7 @@ def _sqlite_path(url: str) -> str:
 
 class HotConnection:
     """A raw DB-API connection in autocommit mode for one process and thread (see
-    :func:`hot_connection`). ``dialect`` is ``sqlite`` or ``postgresql``; ``paramstyle`` the
+    :func:`hot_connection`). ``dialect`` is ``sqlite`` or ``postgresql``; ``param`` the
     driver's placeholder (``?`` or ``%s``); ``write_lock()`` serialises SQLite writers of this
     store across processes (a no-op on PostgreSQL)."""
 

@@ -78,15 +78,25 @@ def test_hot_path_stores_the_body_verbatim_once_and_counts_duplicates(dep):
         assert older == first[0]
 
 
-def test_hot_connection_survives_a_postgresql_backend_restart(dep):
+@pytest.fixture
+def pg_store(postgres_admin_url):
+    """A fresh, migrated PostgreSQL store (this behaviour exists only on PostgreSQL)."""
+    from connector_tasks.store.db import upgrade
+    from tests.harness import fresh_postgres_database
+
+    url, drop = fresh_postgres_database(postgres_admin_url)
+    upgrade(url)
+    yield url
+    drop()
+
+
+def test_hot_connection_survives_a_postgresql_backend_restart(pg_store):
     import psycopg
 
     from connector_tasks.store import repo
     from connector_tasks.store.db import hot_connection
 
-    url = dep.settings.database_url
-    if not url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
+    url = pg_store
     kw = dict(system="gusto", connection_id=None, payload={}, event_type="employee.updated", entity_type=None,
               entity_id=None, status="ignored")
     repo.ingest_event(url, event_uuid="hot-pg-1", **kw)
