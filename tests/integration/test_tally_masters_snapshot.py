@@ -25,4 +25,7 @@ def test_snapshot_comes_back_through_agent_and_worker(tmp_path, redis_server, po
             conn = s.scalar(select(Connection).where(Connection.name == TALLY_CONN))
             assert conn.settings["tally_masters"]["request_id"] == snap["request_id"]
         again = request_masters_snapshot(TALLY_CONN, wait=90)
-        assert again["request_id"] != snap["request_id"] and again["ledgers"] == snap["ledgers"]
+        # a fresh snapshot each time; the reference-data job of the connect may have added
+        # ledgers in between, never removed one
+        assert again["request_id"] != snap["request_id"]
+        assert snap["ledgers"].items() <= again["ledgers"].items()
