@@ -28,7 +28,7 @@ from sqlalchemy import select
 from connector_tasks import runtime, targets
 from connector_tasks.connectors.gusto.adapter import GustoPayrollSource
 from connector_tasks.connectors.gusto.webhooks import (
-    EMPLOYEE_EVENTS, REVERSAL_EVENTS, SYSTEM,
+    EMPLOYEE_EVENTS, REVERSAL_EVENTS, SYSTEM, parse_event,
 )
 from connector_tasks.core.errors import ConfigurationError, RejectedError, TransientApiError
 from connector_tasks.core.locks import leased_lock
@@ -276,8 +276,6 @@ def poll_events(connection_name: str, *, max_pages: int = 50) -> dict:
                 raise
             pages += 1
             for ev in page:
-                from connector_tasks.connectors.gusto.webhooks import parse_event
-
                 event = parse_event(ev)
                 status = "received" if event.flow else "ignored"
                 event_id, created = repo.ingest_event(
@@ -319,12 +317,12 @@ def _year_windows(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.da
 
 
 def backfill_payrolls(connection_name: str, start: dt.date, end: dt.date,
-                      progress: Callable[[int, int, str], None] | None = None) -> list[int]:
+                      progress: Callable[[int, int, str], None] | None = None) -> list[str]:
     """Feed every payroll processed with a pay period within ``start``..``end`` into the inbound
     path as if Gusto had sent ``payroll.processed`` (an event ``backfill:<payroll uuid>``,
     ``source="backfill"``), so each becomes its job once: payrolls already posted are not
     posted again (same idempotency key). ``progress(done, total, payroll_uuid)`` is called per
-    payroll. Returns the job ids (existing or new) of the payrolls found.
+    payroll. Returns the uuids of the payrolls found (their jobs' ``source_id``).
 
     Raises ValueError when ``end`` is before ``start``; Gusto's errors after short retries.
     """
@@ -343,7 +341,7 @@ def backfill_payrolls(connection_name: str, start: dt.date, end: dt.date,
     payrolls: list[dict] = []
     for a, b in _year_windows(start, end):
         payrolls.extend(call_with_retries(lambda: client.list_payrolls(company, a, b, processed=True)))
-    job_ids = []
+    found = []
     for i, p in enumerate(payrolls, 1):
         pid = p.get("payroll_uuid") or p.get("uuid")
         body = {"uuid": f"backfill:{pid}", "event_type": "payroll.processed", "resource_type": "Company",
@@ -356,7 +354,7 @@ def backfill_payrolls(connection_name: str, start: dt.date, end: dt.date,
             job = s.scalar(select(SyncJob).where(SyncJob.flow == PAYROLL_FLOW, SyncJob.source_id == pid))
             if job is None or job.status not in (repo.DONE, repo.POSTING):
                 app.send_task("gusto.handle_event", args=[event_id])
-        job_ids.append(pid)
+        found.append(pid)
         if progress:
             progress(i, len(payrolls), pid)
-    return job_ids
+    return found
