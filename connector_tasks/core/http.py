@@ -73,3 +73,19 @@ def classify_status(resp: requests.Response, *, system: str, message: str | None
     if status == 408 or status >= 500:
         return TransientApiError(msg, system=system, status=status, body=body)
     return RejectedError(msg, system=system, status=status, body=body)
+
+
+def error_for_response(resp: requests.Response, *, system: str, message: str | None = None,
+                       messages=(), on_rate_limited=None) -> ExternalApiError:
+    """:func:`classify_status` with the vendor's own error ``messages`` attached (joined into
+    ``detail``; a RejectedError also carries them as ``lines``). On a 429,
+    ``on_rate_limited(retry_after_seconds | None)`` is called first, so a shared budget can
+    hold back every worker. Returned, not raised."""
+    exc = classify_status(resp, system=system, message=message)
+    messages = list(messages)
+    exc.detail = "; ".join(messages) or None
+    if isinstance(exc, RejectedError):
+        exc.lines = messages
+    if isinstance(exc, RateLimitedError) and on_rate_limited is not None:
+        on_rate_limited(exc.retry_after)
+    return exc

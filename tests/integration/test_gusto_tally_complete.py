@@ -13,16 +13,8 @@ from sqlalchemy import select
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncJob
 from sandbox.demo import DEMO_COMPANY_NAME, GUSTO_CONN
-from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def deployment(request, tmp_path_factory, redis_server, postgres_admin_url):
-    folder = tmp_path_factory.mktemp(f"complete-{request.param}")
-    with deployment_on(request.param, folder, redis_server.url, postgres_admin_url) as d:
-        yield d
 
 
 def company(dep) -> dict:

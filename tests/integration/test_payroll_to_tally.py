@@ -15,16 +15,8 @@ from connector_tasks.core.signatures import hmac_sha256_hex
 from sandbox.demo import DEMO_PAYROLL, GUSTO_CONN
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob
-from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def deployment(request, tmp_path_factory, redis_server, postgres_admin_url):
-    folder = tmp_path_factory.mktemp(f"deploy-{request.param}")
-    with deployment_on(request.param, folder, redis_server.url, postgres_admin_url) as d:
-        yield d
 
 
 def _amounts(voucher: dict) -> list[Decimal]:

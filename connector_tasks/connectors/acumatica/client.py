@@ -20,17 +20,16 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterator, Protocol
+from typing import Any, Callable, ContextManager, Protocol
 
 import requests
 
 from connector_tasks.connectors.acumatica import wire
 from connector_tasks.connectors.acumatica.limits import ConcurrencySlots
 from connector_tasks.core.errors import (
-    AuthError, ConfigurationError, ConflictError, ExternalApiError, RateLimitedError, RejectedError,
-    TransientApiError,
+    AuthError, ConfigurationError, ExternalApiError, RateLimitedError, TransientApiError,
 )
-from connector_tasks.core.http import DEFAULT_TIMEOUT, classify_status, retry_after_seconds, send
+from connector_tasks.core.http import DEFAULT_TIMEOUT, error_for_response, retry_after_seconds, send
 from connector_tasks.core.retry import call_with_retries
 
 SYSTEM = "acumatica"
@@ -301,19 +300,10 @@ class AcumaticaClient:
                                     "session of the licence is in use", system=SYSTEM, status=status,
                                     body=resp.text[:2000], retry_after=retry_after_seconds(resp) or 1.0,
                                     detail=detail)
-        if status == 429:
-            retry_after = retry_after_seconds(resp)
-            if self.on_rate_limited is not None:
-                self.on_rate_limited(retry_after)
-            return RateLimitedError(f"Acumatica request limit on {what} (429)", system=SYSTEM, status=status,
-                                    body=resp.text[:2000], retry_after=retry_after, detail=detail)
-        exc = classify_status(resp, system=SYSTEM, message=f"Acumatica refused {what} ({status})")
-        exc.detail = detail
-        if isinstance(exc, (RejectedError,)):
-            exc.lines = messages
-        if isinstance(exc, ConflictError):
-            exc.detail = detail
-        return exc
+        message = (f"Acumatica request limit on {what} (429)" if status == 429
+                   else f"Acumatica refused {what} ({status})")
+        return error_for_response(resp, system=SYSTEM, message=message, messages=messages,
+                                  on_rate_limited=self.on_rate_limited)
 
     def _json(self, resp: requests.Response) -> Any:
         try:

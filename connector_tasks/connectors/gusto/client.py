@@ -24,10 +24,9 @@ from urllib.parse import urlencode
 import requests
 
 from connector_tasks.core.errors import (
-    AuthError, ConfigurationError, ExternalApiError, RateLimitedError, RejectedError,
-    TransientApiError,
+    AuthError, ConfigurationError, ExternalApiError, TransientApiError,
 )
-from connector_tasks.core.http import DEFAULT_TIMEOUT, classify_status, retry_after_seconds, send
+from connector_tasks.core.http import DEFAULT_TIMEOUT, error_for_response, send
 
 SYSTEM = "gusto"
 DEFAULT_API_VERSION = "2025-06-15"
@@ -327,18 +326,10 @@ class GustoClient:
             return ConfigurationError(
                 f"Gusto refused X-Gusto-API-Version {self.api_version} (406; pin a supported "
                 f"version >= the application's minimum)", system=SYSTEM, detail=detail)
-        if resp.status_code == 429:
-            retry_after = retry_after_seconds(resp)
-            if self.on_rate_limited is not None:
-                self.on_rate_limited(retry_after)
-            return RateLimitedError(f"Gusto rate limit exceeded on {resp.request.method} "
-                                    f"{resp.url.split('?')[0]}", system=SYSTEM, status=429,
-                                    body=resp.text[:2000], retry_after=retry_after, detail=detail)
-        exc = classify_status(resp, system=SYSTEM)
-        exc.detail = detail
-        if isinstance(exc, RejectedError):
-            exc.lines = messages
-        return exc
+        limited = (f"Gusto rate limit exceeded on {resp.request.method} {resp.url.split('?')[0]}"
+                   if resp.status_code == 429 else None)
+        return error_for_response(resp, system=SYSTEM, message=limited, messages=messages,
+                                  on_rate_limited=self.on_rate_limited)
 
     def _json(self, resp: requests.Response) -> Any:
         try:
