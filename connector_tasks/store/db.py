@@ -9,6 +9,9 @@ crash but may be lost with the last moments before a power loss or OS crash).
 
 :func:`hot_connection` is the webhook hot path's own DB-API connection (no pool, no ORM): one
 per process, thread and URL, in autocommit mode, so a single ``INSERT`` is one durable commit.
+On a SQLite file store at ``FULL`` it keeps FULL's guarantee with a group commit across the
+web processes (:meth:`HotConnection.durable_write`): the commit itself runs at ``NORMAL`` under
+the writer lock, and the WAL is fsynced after the lock is released, before the caller answers.
 """
 from __future__ import annotations
 
@@ -69,24 +72,29 @@ class HotConnection:
     """A raw DB-API connection in autocommit mode for one process and thread (see
     :func:`hot_connection`). ``dialect`` is ``sqlite`` or ``postgresql``; ``param`` the
     driver's placeholder (``?`` or ``%s``); ``write_lock()`` serialises SQLite writers of this
-    store across processes (a no-op on PostgreSQL)."""
+    store across processes (a no-op on PostgreSQL); ``durable_write()`` does that and returns
+    once the writes are on disk (see there)."""
 
     def __init__(self, url: str):
         self.url = url
         self.pid = os.getpid()
         self.used = False  # has served a statement (so it may have gone stale since)
         self._lock_fd = None
+        self._wal_path: str | None = None  # set when durable_write() fsyncs the WAL itself
+        self._dir_synced = False
         if url.startswith("sqlite"):
             import sqlite3
 
             path = _sqlite_path(url)
             self.dialect, self.param, self.errors = "sqlite", "?", (sqlite3.Error,)
             self.raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
-                           f"synchronous={_sqlite_synchronous()}"):
-                self.raw.execute(f"PRAGMA {pragma}")
+            level = _sqlite_synchronous()
             if path != ":memory:":
                 self._lock_fd = os.open(f"{path}-hotlock", os.O_RDWR | os.O_CREAT, 0o600)
+                if level == "FULL":  # FULL's guarantee, kept by durable_write()'s own WAL fsync
+                    level, self._wal_path = "NORMAL", f"{path}-wal"
+            for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", f"synchronous={level}"):
+                self.raw.execute(f"PRAGMA {pragma}")
         else:
             import psycopg
 
@@ -110,6 +118,50 @@ class HotConnection:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def durable_write(self):
+        """Hold the writer lock for the statements in the block; on leaving it without an
+        error, return only once what they committed is on stable storage.
+
+        PostgreSQL: its own commit already waits for the WAL flush (and groups concurrent
+        commits), so this is :meth:`write_lock`. SQLite at ``SQLITE_SYNCHRONOUS=FULL``: the
+        commit runs at ``NORMAL`` (its WAL frames reach the OS, not the disk), the lock is
+        released, then the WAL file is fdatasync'ed. One fsync of the file flushes every frame
+        written before it, so web processes that committed side by side share one flush (a
+        group commit) and none waits for the disk while holding the writer lock, where
+        ``FULL`` runs one fsync per commit inside it. The guarantee is FULL's: the caller
+        answers only after its row is on disk. The first flush of a connection also fsyncs the
+        store's directory, so a WAL file created since is found after a power loss (SQLite
+        does the same on a new WAL's first sync). Checkpoints are unchanged: at ``NORMAL``
+        SQLite syncs the WAL before one and the database after it, so frames are durable in
+        the database file before the WAL is reused. Another connection may read the row in the
+        moment between commit and flush; if the machine then loses power the webhook was not
+        yet answered, Gusto delivers it again, and a task published for the lost row finds no
+        event and does nothing. Raises the driver's error or OSError; either way the caller
+        must not acknowledge.
+        """
+        with self.write_lock():
+            yield
+        if self._wal_path is not None:
+            self._flush_wal()
+
+    def _flush_wal(self) -> None:
+        if not self._dir_synced:
+            dfd = os.open(os.path.dirname(os.path.abspath(self._wal_path)), os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            self._dir_synced = True
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except FileNotFoundError:  # no WAL: the write went to the database file itself
+            fd = os.open(self._wal_path[:-len("-wal")], os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -52,7 +52,7 @@ class InboundEvent(Base):
                       Index("ix_inbound_event_status_id", "status", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     system: Mapped[str] = mapped_column(String(32), nullable=False)
-    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id"))
+    connection_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: see migration 0003
     event_uuid: Mapped[str] = mapped_column(String(64), nullable=False)
     event_type: Mapped[str] = mapped_column(String(64), nullable=False)
     entity_type: Mapped[str | None] = mapped_column(String(64))

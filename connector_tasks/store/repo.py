@@ -67,7 +67,9 @@ def ingest_event(url: str, *, system: str, connection_id: int | None, payload: d
     adds one to ``deliveries``. Returns (event id, created). The row is committed on return.
 
     Runs on this thread's own DB-API connection in autocommit mode (``db.hot_connection``: no
-    pool checkout or ping, no statement building), under the store's writer lock on SQLite.
+    pool checkout or ping, no statement building), under the store's writer lock on SQLite and
+    durable on return (``HotConnection.durable_write``: on SQLite a group commit across web
+    processes).
     ``payload_json`` is the payload's JSON text as received, stored verbatim (else ``payload``
     is serialised). A driver error drops the connection; on PostgreSQL a connection that had
     served before (it may have gone stale with a server restart) is retried once on a fresh
@@ -78,7 +80,7 @@ def ingest_event(url: str, *, system: str, connection_id: int | None, payload: d
         conn = hot_connection(url)
         insert, bump = _INGEST_SQL[conn.dialect]
         try:
-            with conn.write_lock():
+            with conn.durable_write():
                 row = conn.raw.execute(insert, (system, connection_id, event_uuid, event_type, entity_type,
                                                 entity_id, text, source, status,
                                                 conn.bind_datetime(utcnow()))).fetchall()

@@ -1,0 +1,110 @@
+"""The store's schema and the hot path's durability, on a real SQLite file and PostgreSQL."""
+from __future__ import annotations
+
+import fcntl
+import os
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from connector_tasks.store.db import upgrade
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store(request, tmp_path, postgres_admin_url):
+    """The URL of an empty store (nothing migrated yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    from tests.harness import fresh_postgres_database
+
+    url, drop = fresh_postgres_database(postgres_admin_url)
+    yield url
+    drop()
+
+
+def test_migrations_build_exactly_the_model(empty_store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from connector_tasks.store.models import Base
+
+    upgrade(empty_store)
+    engine = create_engine(empty_store)
+    try:
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert inspect(conn).get_foreign_keys("inbound_event") == []
+    finally:
+        engine.dispose()
+
+
+def test_dropping_the_event_foreign_key_keeps_every_row(empty_store):
+    upgrade(empty_store, "0002")
+    engine = create_engine(empty_store)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO connection (id, name, system, settings, status, created_at, updated_at) "
+                              "VALUES (1, 'c', 'gusto', '{}', 'connected', :t, :t)"), {"t": "2026-01-01 00:00:00"})
+            conn.execute(text("INSERT INTO inbound_event (id, system, connection_id, event_uuid, event_type, source, "
+                              "payload, status, deliveries, received_at) VALUES (7, 'gusto', 1, 'u-7', "
+                              "'payroll.processed', 'webhook', '{}', 'processed', 3, :t)"), {"t": "2026-01-01 00:00:00"})
+            conn.execute(text("INSERT INTO sync_job (flow, connection_id, source_id, idempotency_key, status, event_id, warnings, "
+                              "attempts, created_at, updated_at) VALUES ('payroll', 1, 'p', 'k', 'done', 7, '[]', 1, :t, :t)"),
+                         {"t": "2026-01-01 00:00:00"})
+        upgrade(empty_store)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT connection_id, deliveries FROM inbound_event WHERE id = 7")).one() == (1, 3)
+            assert conn.execute(text("SELECT event_id FROM sync_job")).scalar() == 7
+            schema = inspect(conn)
+            assert "ix_inbound_event_status_id" in [i["name"] for i in schema.get_indexes("inbound_event")]
+            assert [u["name"] for u in schema.get_unique_constraints("inbound_event")] == ["uq_inbound_event_system_uuid"]
+            assert schema.get_foreign_keys("inbound_event") == []
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_hot_path_is_flushed_to_disk_after_the_writer_lock_is_released(tmp_path, monkeypatch):
+    """SQLITE_SYNCHRONOUS=FULL: the hot connection commits at NORMAL and fdatasyncs the WAL
+    itself, outside the writer lock, before ``ingest_event`` returns; at NORMAL it does not."""
+    from config.settings import Settings, get_settings, set_settings
+    from connector_tasks.store import db, repo
+
+    before = get_settings()
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    flushed: list[tuple[str, bool]] = []
+    real = os.fdatasync
+
+    def watching(fd):
+        probe = os.open(f"{tmp_path / 'store.db'}-hotlock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the writer lock is held
+            fcntl.flock(probe, fcntl.LOCK_UN)
+            free = True
+        except BlockingIOError:
+            free = False
+        finally:
+            os.close(probe)
+        flushed.append((os.readlink(f"/proc/self/fd/{fd}"), free))
+        real(fd)
+
+    monkeypatch.setattr(db.os, "fdatasync", watching)
+    kw = dict(system="gusto", connection_id=None, payload={}, event_type="employee.updated", entity_type=None,
+              entity_id=None)
+    for level, uuid in (("FULL", "full-1"), ("NORMAL", "normal-1")):
+        set_settings(Settings.from_env({"INSTANCE_PATH": str(tmp_path), "SQLITE_SYNCHRONOUS": level}))
+        db.drop_hot_connection(url)
+        flushed.clear()
+        event_id, created = repo.ingest_event(url, event_uuid=uuid, **kw)
+        assert created
+        assert db.hot_connection(url).raw.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL either way
+        if level == "FULL":
+            assert flushed == [(f"{tmp_path / 'store.db'}-wal", True)]
+        else:
+            assert flushed == []
+    db.drop_hot_connection(url)
+    set_settings(before)
