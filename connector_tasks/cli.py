@@ -54,6 +54,7 @@ def connections_add(name, system, account, target, base_url) -> None:
     """Create (or update) connection NAME."""
     from sqlalchemy import select
 
+    from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope, upgrade
     from connector_tasks.store.models import Connection
 
@@ -66,12 +67,8 @@ def connections_add(name, system, account, target, base_url) -> None:
             session.add(conn)
         conn.system = system
         conn.account = account or conn.account
-        settings = dict(conn.settings or {})
-        if target:
-            settings["target"] = target
-        if base_url:
-            settings["base_url"] = base_url
-        conn.settings = settings
+        session.flush()
+        repo.merge_settings(session, conn.id, {k: v for k, v in (("target", target), ("base_url", base_url)) if v})
         if system == "tallyprime":
             conn.status = "connected"
     click.echo(f"connection {name} ({system}) saved")
@@ -313,7 +310,7 @@ def audit(source_id: str, as_json: bool) -> None:
 @click.option("--poll", default=0.02, show_default=True, help="seconds between looks when idle")
 @click.option("--batch", default=500, show_default=True)
 def relay(poll: float, batch: int) -> None:
-    """Publish stored webhook events in batches (with WEBHOOK_ENQUEUE=relay)."""
+    """Publish stored webhook events in batches (WEBHOOK_ENQUEUE=relay, the default)."""
     from config.logging import configure_logging
     from connector_tasks.relay import run_relay
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,38 @@ def get_connection(session: Session, name: str) -> Connection:
     if conn is None:
         raise ConfigurationError(f"no connection named {name!r}")
     return conn
+
+
+def merge_settings(session: Session, connection_id: int, changes: dict) -> None:
+    """Set the top-level keys ``changes`` (JSON-serialisable values) in connection
+    ``connection_id``'s ``settings`` with one ``UPDATE`` that reads and writes the column in
+    the database (PostgreSQL ``jsonb ||``, SQLite ``json_set``), so two writers that change
+    different keys at the same moment both keep their change. (Reading ``conn.settings`` and
+    assigning a new dict loses whichever commit lands first: e.g. the reference-data job
+    keeping pay schedules dropped an operator's ``target`` set meanwhile.) Other keys are
+    left as they are. A ``Connection`` loaded in ``session`` is expired so its next read
+    sees the merged value. Raises ValueError for a key that is not letters, digits and ``_``."""
+    if not changes:
+        return
+    bad = [key for key in changes if not key.replace("_", "").isalnum()]
+    if bad:
+        raise ValueError(f"settings keys must be letters, digits and underscores: {bad}")
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = text("UPDATE connection SET settings = (COALESCE(settings::jsonb, '{}'::jsonb) || "
+                    "CAST(:patch AS jsonb))::json, updated_at = :now WHERE id = :id")
+        params = {"patch": json.dumps(changes), "now": now, "id": connection_id}
+    else:
+        pairs = ", ".join(f"'$.{key}', json(:v{i})" for i, key in enumerate(changes))
+        stmt = text(f"UPDATE connection SET settings = json_set(COALESCE(settings, '{{}}'), {pairs}), "
+                    "updated_at = :now WHERE id = :id")
+        params = {f"v{i}": json.dumps(value) for i, value in enumerate(changes.values())}
+        params.update(now=now, id=connection_id)
+    stmt = stmt.bindparams(bindparam("now", type_=Connection.__table__.c.updated_at.type))
+    session.execute(stmt, params)
+    loaded = session.identity_map.get(session.identity_key(Connection, connection_id))
+    if loaded is not None:
+        session.expire(loaded, ["settings", "updated_at"])
 
 
 def read_credentials(conn: Connection, vault: Vault) -> dict:

@@ -59,7 +59,7 @@ def deployment(request, tmp_path_factory, redis_server, postgres_admin_url):
                     "username": "admin", "password": "setup", "client_secret": "demo-acumatica-secret",
                     "client_id": "88358B02-A48D-A50E-F710-39C1636C30F6@Company"})
                 gusto = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
-                gusto.settings = {**gusto.settings, "target": ACU_CONN}
+                repo.merge_settings(s, gusto.id, {"target": ACU_CONN})  # the connect's jobs may write too
             dep.services.start_worker(name="acumatica", queues="acumatica")
             yield dep, Acu(base)
     finally:
@@ -69,7 +69,7 @@ def deployment(request, tmp_path_factory, redis_server, postgres_admin_url):
 def _set_acu(dep, **settings) -> None:
     with session_scope(dep.settings.database_url) as s:
         conn = s.scalar(select(Connection).where(Connection.name == ACU_CONN))
-        conn.settings = {**conn.settings, **settings}
+        repo.merge_settings(s, conn.id, settings)
 
 
 def test_published_example_posts_one_balanced_journal_transaction(deployment):

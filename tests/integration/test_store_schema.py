@@ -108,3 +108,30 @@ def test_sqlite_hot_path_is_flushed_to_disk_after_the_writer_lock_is_released(tm
             assert flushed == []
     db.drop_hot_connection(url)
     set_settings(before)
+
+
+def test_two_writers_merging_different_settings_keys_both_keep_their_change(empty_store):
+    """The reference-data job keeping pay schedules while an operator sets the target: each
+    merge is one UPDATE in the database, so neither overwrites the other with a stale dict."""
+    from connector_tasks.store import repo
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import Connection
+
+    upgrade(empty_store)
+    with session_scope(empty_store) as s:
+        conn = Connection(name="g", system="gusto", settings={"webhook_status": "verified", "events_cursor": "e1"})
+        s.add(conn)
+        s.flush()
+        conn_id = conn.id
+    with session_scope(empty_store) as job:
+        stale = job.get(Connection, conn_id).settings  # the job read the row first
+        with session_scope(empty_store) as operator:
+            repo.merge_settings(operator, conn_id, {"target": "acumatica"})
+        repo.merge_settings(job, conn_id, {"pay_schedules": [{"uuid": "ps-1"}], "events_cursor": "e2"})
+        assert "target" not in stale
+    with session_scope(empty_store) as s:
+        assert s.get(Connection, conn_id).settings == {
+            "webhook_status": "verified", "events_cursor": "e2", "target": "acumatica",
+            "pay_schedules": [{"uuid": "ps-1"}]}
+    with session_scope(empty_store) as s, pytest.raises(ValueError):
+        repo.merge_settings(s, conn_id, {"bad key": 1})

@@ -53,10 +53,11 @@ def connect(name, base_url, endpoint_version, tenant, branch, ledger, auth, clie
             conn = Connection(name=name, system="acumatica", settings={})
             s.add(conn)
         conn.system, conn.account, conn.status = "acumatica", tenant, "connected"
-        conn.settings = {**(conn.settings or {}), "base_url": base_url.rstrip("/"),
-                         "endpoint_version": endpoint_version, "branch": branch, "ledger": ledger,
-                         "auth": auth, "release": release, "subaccount": subaccount,
-                         "requests_per_minute": requests_per_minute, "concurrent_requests": concurrent_requests}
+        s.flush()
+        repo.merge_settings(s, conn.id, {
+            "base_url": base_url.rstrip("/"), "endpoint_version": endpoint_version, "branch": branch,
+            "ledger": ledger, "auth": auth, "release": release, "subaccount": subaccount,
+            "requests_per_minute": requests_per_minute, "concurrent_requests": concurrent_requests})
         creds = {"username": username, "password": password}
         if auth == "oauth":
             creds.update(client_id=client_id, client_secret=client_secret)

@@ -154,7 +154,7 @@ def _receive_handshake(connection_name: str, body: bytes, signature: str | None)
         creds = repo.read_credentials(conn, vault)
         creds["webhook_verification_token"] = new_token
         repo.write_credentials(conn, vault, creds)
-        conn.settings = {**(conn.settings or {}), "webhook_status": "token_received"}
+        repo.merge_settings(s, conn.id, {"webhook_status": "token_received"})
     _endpoints.pop(connection_name, None)
     return WebhookReply(200, {"status": "verification token received"})
 
@@ -224,8 +224,7 @@ def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
     url = f"{settings.public_base_url}/webhooks/gusto/{connection_name}"
     sub = client.create_webhook_subscription(url, SUBSCRIPTION_TYPES)
     with session_scope(settings.database_url) as s:
-        conn = s.get(Connection, conn_id)
-        conn.settings = {**(conn.settings or {}), "webhook_subscription": sub["uuid"], "webhook_url": url}
+        repo.merge_settings(s, conn_id, {"webhook_subscription": sub["uuid"], "webhook_url": url})
     deadline = time.monotonic() + wait
     token = None
     while token is None:
@@ -239,8 +238,7 @@ def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
             time.sleep(0.1)
     verified = client.verify_webhook_subscription(sub["uuid"], token)
     with session_scope(settings.database_url) as s:
-        conn = s.get(Connection, conn_id)
-        conn.settings = {**(conn.settings or {}), "webhook_status": verified.get("status", "verified")}
+        repo.merge_settings(s, conn_id, {"webhook_status": verified.get("status", "verified")})
     return verified
 
 

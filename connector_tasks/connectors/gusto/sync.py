@@ -222,11 +222,10 @@ def prepare_reference_data(job_id: int) -> dict | None:
     earning_types = call_with_retries(source.earning_types)
     schedules = call_with_retries(lambda: client.list_pay_schedules(source.company_id))
     with session_scope(runtime.settings().database_url) as s:
-        conn = s.get(Connection, conn_id)
-        conn.settings = {**(conn.settings or {}), "earning_types": earning_types,
-                         "pay_schedules": [{k: p.get(k) for k in ("uuid", "name", "custom_name", "frequency",
-                                                                   "anchor_pay_date", "active")}
-                                           for p in schedules]}
+        repo.merge_settings(s, conn_id, {
+            "earning_types": earning_types,
+            "pay_schedules": [{k: p.get(k) for k in ("uuid", "name", "custom_name", "frequency", "anchor_pay_date",
+                                                      "active")} for p in schedules]})
         ledgers = mapping.ledger_masters(None, earning_types)
         try:
             payload = targets.masters_payload(s, s.get(Connection, target_id), ledgers,
@@ -291,9 +290,8 @@ def poll_events(connection_name: str, *, max_pages: int = 50) -> dict:
             if page:
                 cursor = page[-1]["uuid"]
                 with session_scope(settings.database_url) as s:
-                    conn = s.get(Connection, conn_id)
-                    conn.settings = {**(conn.settings or {}), "events_cursor": cursor,
-                                     "events_polled_at": utcnow().isoformat()}
+                    repo.merge_settings(s, conn_id, {"events_cursor": cursor,
+                                                     "events_polled_at": utcnow().isoformat()})
             if len(page) < EVENTS_PAGE:
                 break
     return {"new": new, "duplicates": dup, "cursor": cursor, "pages": pages}

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from config.celery import tally_queue
 from connector_tasks import runtime
 from connector_tasks.core.errors import ConfigurationError, TransientApiError
+from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, utcnow
 
@@ -69,10 +70,10 @@ def record_tally_masters(connection_name: str, request_id: str, snapshot: dict) 
         except ConfigurationError as exc:
             log.warning("masters snapshot %s dropped: %s", request_id, exc.message)
             return
-        settings = dict(conn.settings or {})
+        changes = {}
         error = snapshot.get("error")
         if not error:
-            settings[SNAPSHOT_KEY] = {
+            changes[SNAPSHOT_KEY] = {
                 "ledgers": dict(snapshot.get("ledgers") or {}),
                 "cost_categories": list(snapshot.get("cost_categories") or []),
                 "cost_centres": list(snapshot.get("cost_centres") or []),
@@ -81,10 +82,10 @@ def record_tally_masters(connection_name: str, request_id: str, snapshot: dict) 
                 "fetched_at": snapshot.get("fetched_at") or utcnow().isoformat(),
                 "request_id": request_id,
             }
-        settings[REQUEST_KEY] = {"request_id": request_id, "error": error,
-                                 "retryable": bool(snapshot.get("retryable")) if error else None,
-                                 "at": utcnow().isoformat()}
-        conn.settings = settings  # a new dict: the JSON column sees the change
+        changes[REQUEST_KEY] = {"request_id": request_id, "error": error,
+                                "retryable": bool(snapshot.get("retryable")) if error else None,
+                                "at": utcnow().isoformat()}
+        repo.merge_settings(s, conn.id, changes)
 
 
 def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
