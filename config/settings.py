@@ -26,8 +26,11 @@ RETRY_BASE_SECONDS         first Celery retry countdown, doubled each try (5)
 GUSTO_POLL_SECONDS         how often beat polls Gusto's ``/v1/events`` per connection (300)
 API_TOKEN                  bearer token of the operator ``/api`` (unset: open outside
                            production, off in production)
-WEBHOOK_ENQUEUE            ``inline`` (the web process publishes after the commit) or ``relay``
-                           (it only commits; ``ml-connector relay`` publishes in batches)
+WEBHOOK_ENQUEUE            ``relay`` (default: the web process only commits and answers;
+                           ``ml-connector relay`` publishes in batches, and the sweeper covers a
+                           relay that is not running) or ``inline`` (the web process publishes
+                           after the commit, before answering: no relay process to run, about
+                           half the ingest rate)
 SQLITE_SYNCHRONOUS         SQLite store only: ``FULL`` (default: a commit is fsynced, so an
                            acknowledged webhook survives a power loss) or ``NORMAL`` (WAL synced
                            at checkpoints only: survives a crash of any process, not a power
@@ -74,7 +77,7 @@ class Settings:
     retry_base: float = 5.0
     poll_interval: int = 300
     api_token: str = ""
-    webhook_enqueue: str = "inline"
+    webhook_enqueue: str = "relay"
     sqlite_synchronous: str = "FULL"
 
     @property
@@ -126,7 +129,7 @@ class Settings:
             retry_base=_positive(env, "RETRY_BASE_SECONDS", 5.0, float),
             poll_interval=_positive(env, "GUSTO_POLL_SECONDS", 300),
             api_token=env.get("API_TOKEN", ""),
-            webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "inline").strip().lower(),
+            webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "relay").strip().lower(),
             sqlite_synchronous=env.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
         )
         if settings.sqlite_synchronous not in ("FULL", "NORMAL"):

@@ -1,6 +1,6 @@
 """The outbox relay: publishes stored inbound events to the broker in batches.
 
-With ``WEBHOOK_ENQUEUE=relay`` the web process only verifies, stores and commits an event and
+With ``WEBHOOK_ENQUEUE=relay`` (the default) the web process only verifies, stores and commits an event and
 answers; it never waits on the broker. This relay claims ``received`` events in batches
 (``received`` → ``relaying``, one statement, so two relays never claim the same row), publishes
 them over one broker connection in one pipeline (kombu's ``Producer.batch``: one round trip

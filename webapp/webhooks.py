@@ -1,7 +1,8 @@
 """``POST /webhooks/<system>/<connection>``: verified on raw bytes, stored, committed,
-acknowledged, then enqueued (``WEBHOOK_ENQUEUE=inline``) or left to the outbox relay
-(``relay``: the broker round-trip is off the request path). A body over ``MAX_WEBHOOK_BYTES`` answers 413 before it is read.
-If the broker is down the event stays stored (``received``) and the sweeper enqueues it."""
+acknowledged, then left to the outbox relay (``WEBHOOK_ENQUEUE=relay``, the default: the broker
+round-trip is off the request path) or enqueued here (``inline``). A body over
+``MAX_WEBHOOK_BYTES`` answers 413 before it is read. If the broker (or the relay) is down the
+event stays stored (``received``) and the relay or the sweeper enqueues it later."""
 from __future__ import annotations
 
 import logging

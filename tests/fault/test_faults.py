@@ -214,9 +214,11 @@ def test_totals_that_do_not_reconcile_are_parked_before_anything_reaches_tally(d
 
 
 def test_broker_down_when_the_webhook_arrives_then_redis_restarts(dep, redis_server):
+    """No relay running either (crashed, or never started): the sweeper alone recovers it."""
     from connector_tasks.jobs import sweep
 
     pid = new_payroll(dep)
+    dep.services.kill("relay")
     redis_server.stop()
     try:
         event = process(dep, pid)
@@ -229,6 +231,26 @@ def test_broker_down_when_the_webhook_arrives_then_redis_restarts(dep, redis_ser
                   .values(received_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)))
     assert sweep()["events"] >= 1
     assert_posted_once(dep, pid, timeout=90)
+    if dep.settings.webhook_enqueue == "relay":
+        dep.services.start_relay()
+
+
+def test_broker_down_while_the_relay_runs_then_redis_restarts(dep, redis_server):
+    """The relay keeps failing to publish while Redis is down, puts each batch back, and
+    publishes the event itself once Redis is back: no sweeper needed, posted once."""
+    if dep.settings.webhook_enqueue != "relay":
+        pytest.fail("this deployment runs WEBHOOK_ENQUEUE=inline; the relay scenario needs relay")
+    pid = new_payroll(dep)
+    redis_server.stop()
+    try:
+        event = process(dep, pid)
+        wait_until(lambda: _event_row(dep, event["uuid"]), timeout=30, what="the stored event")
+        time.sleep(2.5)  # the relay tries (and fails) at least twice
+        assert _event_row(dep, event["uuid"]).status in ("received", "relaying")
+    finally:
+        redis_server.start()
+    assert_posted_once(dep, pid, timeout=90)
+    assert _event_row(dep, event["uuid"]).status == "processed"
 
 
 def _event_row(dep, event_uuid):

@@ -1,4 +1,5 @@
-"""WEBHOOK_ENQUEUE=relay: the web process only commits; the outbox relay publishes in batches."""
+"""WEBHOOK_ENQUEUE=relay (the default): the web process only commits; the outbox relay publishes in
+batches. (``inline``: test_inline_enqueue.py.)"""
 from __future__ import annotations
 
 import pytest
