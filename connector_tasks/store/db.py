@@ -9,9 +9,9 @@ crash but may be lost with the last moments before a power loss or OS crash).
 
 :func:`hot_connection` is the webhook hot path's own DB-API connection (no pool, no ORM): one
 per process, thread and URL, in autocommit mode, so a single ``INSERT`` is one durable commit.
-On a SQLite file store at ``FULL`` it keeps FULL's guarantee with a group commit across the
-web processes (:meth:`HotConnection.durable_write`): the commit itself runs at ``NORMAL`` under
-the writer lock, and the WAL is fsynced after the lock is released, before the caller answers.
+On a SQLite file store at ``FULL`` it keeps FULL's guarantee without holding the writer lock
+during the fsync (:meth:`HotConnection.durable_write`): the commit itself runs at ``NORMAL``
+under the lock, and the WAL is fsynced after the lock is released, before the caller answers.
 """
 from __future__ import annotations
 
@@ -127,10 +127,10 @@ class HotConnection:
         PostgreSQL: its own commit already waits for the WAL flush (and groups concurrent
         commits), so this is :meth:`write_lock`. SQLite at ``SQLITE_SYNCHRONOUS=FULL``: the
         commit runs at ``NORMAL`` (its WAL frames reach the OS, not the disk), the lock is
-        released, then the WAL file is fdatasync'ed. One fsync of the file flushes every frame
-        written before it, so web processes that committed side by side share one flush (a
-        group commit) and none waits for the disk while holding the writer lock, where
-        ``FULL`` runs one fsync per commit inside it. The guarantee is FULL's: the caller
+        released, then the WAL file is fdatasync'ed (which flushes every frame written before
+        it, other processes' commits included). So no web process waits for the disk while
+        holding the writer lock, where ``FULL`` runs one fsync per commit inside it, and the
+        others commit meanwhile. The guarantee is FULL's: the caller
         answers only after its row is on disk. The first flush of a connection also fsyncs the
         store's directory, so a WAL file created since is found after a power loss (SQLite
         does the same on a new WAL's first sync). Checkpoints are unchanged: at ``NORMAL``

@@ -100,8 +100,8 @@ def ingest_event(url: str, *, system: str, connection_id: int | None, payload: d
 
     Runs on this thread's own DB-API connection in autocommit mode (``db.hot_connection``: no
     pool checkout or ping, no statement building), under the store's writer lock on SQLite and
-    durable on return (``HotConnection.durable_write``: on SQLite a group commit across web
-    processes).
+    durable on return (``HotConnection.durable_write``: on SQLite the fsync runs after the
+    writer lock is released).
     ``payload_json`` is the payload's JSON text as received, stored verbatim (else ``payload``
     is serialised). A driver error drops the connection; on PostgreSQL a connection that had
     served before (it may have gone stale with a server restart) is retried once on a fresh
