@@ -15,7 +15,7 @@ import requests
 from config.redis_server import redis_binary
 from config.settings import Settings, set_settings
 from sandbox.demo import (
-    DEMO_COMPANY_NAME, GUSTO_CONN, TALLY_CONN, Services, connect_gusto_company, free_port,
+    DEMO_COMPANY_NAME, DEMO_PAYROLL, GUSTO_CONN, TALLY_CONN, Services, connect_gusto_company, free_port,
     setup_connections, wait_for_job, wait_http,
 )
 
@@ -162,3 +162,20 @@ def deployment_on(store: str, folder: Path, redis_url: str, postgres_admin_url: 
         dep.stop()
         if drop:
             drop()
+
+
+def post_example_once(dep: Deployment):
+    """Process the published example payroll in ``dep``'s Gusto emulator, wait for its job,
+    check it ended ``done`` with exactly one voucher in Tally, and return its stored
+    ``InboundEvent`` row (detached, readable)."""
+    from sqlalchemy import select
+
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import InboundEvent
+
+    event = dep.gusto("POST", f"/_sandbox/payrolls/{DEMO_PAYROLL}/process").json()["event"]
+    job = dep.wait_for_job(DEMO_PAYROLL)
+    assert job["status"] == "done", job["last_error"]
+    assert len([v for v in dep.vouchers() if v["remote_id"] == f"gusto-payroll-{DEMO_PAYROLL}"]) == 1
+    with session_scope(dep.settings.database_url) as s:
+        return s.scalar(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"]))

@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent
-from sandbox.demo import DEMO_PAYROLL
-from tests.harness import deployment_on
+from tests.harness import deployment_on, post_example_once
 
 pytestmark = pytest.mark.integration
 
@@ -23,13 +22,8 @@ def dep(request, tmp_path_factory, redis_server, postgres_admin_url):
 
 
 def test_relay_mode_posts_the_example_once(dep):
-    event = dep.gusto("POST", f"/_sandbox/payrolls/{DEMO_PAYROLL}/process").json()["event"]
-    job = dep.wait_for_job(DEMO_PAYROLL)
-    assert job["status"] == "done", job["last_error"]
-    assert len([v for v in dep.vouchers() if v["remote_id"] == f"gusto-payroll-{DEMO_PAYROLL}"]) == 1
-    with session_scope(dep.settings.database_url) as s:
-        row = s.scalar(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"]))
-        assert row.status == "processed" and row.enqueued_at is not None
+    row = post_example_once(dep)
+    assert row.status == "processed" and row.enqueued_at is not None
 
 
 def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fails(dep, redis_server):
