@@ -34,7 +34,7 @@ from connector_tasks.jobs import dispatch_to_target
 from connector_tasks.flows.payroll_to_journal import build_journal, earning_types_of
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
-from connector_tasks.store.models import Connection, InboundEvent, SyncJob, utcnow
+from connector_tasks.store.models import Connection, SyncJob
 
 log = logging.getLogger(__name__)
 
@@ -157,15 +157,6 @@ def _receive_handshake(connection_name: str, body: bytes, signature: str | None)
         repo.merge_settings(s, conn.id, {"webhook_status": "token_received"})
     _endpoints.pop(connection_name, None)
     return WebhookReply(200, {"status": "verification token received"})
-
-
-def mark_enqueued(event_id: int) -> None:
-    """Record that event ``event_id`` was handed to the broker."""
-    with session_scope(runtime.settings().database_url) as s:
-        event = s.get(InboundEvent, event_id)
-        if event is not None and event.status == "received":
-            event.status = "enqueued"
-            event.enqueued_at = utcnow()
 
 
 def oauth_start(connection_name: str, redirect_uri: str) -> str:
