@@ -12,7 +12,8 @@ the other, under the same load):
 Load: C client processes on this machine, each sending unique, correctly signed events back to
 back for D seconds. For each endpoint: requests/s, p50 and p99 latency, the server side's CPU
 per request (gunicorn master + workers, plus the relay for ``ours relay``, measured from
-/proc), and for relay mode the backlog left when the load stops and how long the relay took to
+/proc; ``+servers``: what the broker's redis-server and the PostgreSQL server spent per request
+on top), and for relay mode the backlog left when the load stops and how long the relay took to
 publish it (its CPU for that is counted too). With ``--rounds N`` the endpoints run N times
 interleaved and the median of each figure is printed, which damps noise from other load.
 Usage: ``python bench/webhook_ingest.py [--seconds 8] [--clients 4] [--workers 4]
@@ -107,6 +108,24 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def service_cpu_seconds(redis_pid: int) -> float:
+    """User + system CPU of the broker (our redis-server) and of every PostgreSQL process,
+    counting backends that already exited (the postmaster's reaped children)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        comm, fields = raw[raw.find("(") + 1:raw.rfind(")")], raw.rsplit(")", 1)[1].split()
+        if int(entry) == redis_pid or comm.startswith("postgres"):
+            total += sum(int(f) for f in fields[11:15]) / TICK  # utime, stime, cutime, cstime
+    return total
+
+
 def wait_port(port: int, timeout: float = 30) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -149,13 +168,14 @@ def run_one(name: str, target: str, extra: dict, settings, broker: str, args) ->
         if len(procs) > 1:
             _drain(settings.database_url, 30)
         pids = [p.pid for p in procs]
-        cpu0 = cpu_seconds(pids)
+        cpu0, svc0 = cpu_seconds(pids), service_cpu_seconds(args.redis_pid)
         result = load(port, args.seconds, args.clients)
         result["lag"], result["drain"] = 0, 0.0
         if len(procs) > 1:
             result["lag"] = backlog(settings.database_url)
             result["drain"] = _drain(settings.database_url, 60)
         result["cpu"] = (cpu_seconds(pids) - cpu0) / max(result["n"], 1) * 1000
+        result["svc"] = (service_cpu_seconds(args.redis_pid) - svc0) / max(result["n"], 1) * 1000
         result["load"] = os.getloadavg()[0]
         return result
     finally:
@@ -205,6 +225,7 @@ def main() -> None:
     redis = subprocess.Popen([str(redis_binary()), "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)
     broker = f"redis://127.0.0.1:{rport}/0"
+    args.redis_pid = redis.pid
     settings = Settings.from_env({"INSTANCE_PATH": str(tmp)}).with_overrides(redis_url=broker, log_level="WARNING")
     if args.database:
         settings = settings.with_overrides(database_url=args.database)
@@ -236,10 +257,10 @@ def main() -> None:
           f"{args.rounds} round(s) (medians), {os.cpu_count()} CPUs, store {settings.database_url.split(':')[0]}; "
           f"1-min load {min(loads):.2f}-{max(loads):.2f}; ratios against verify+enqueue")
     print(f"{'endpoint':16} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} "
-          f"{'errors':>6} {'lag':>6} {'drain s':>7}")
+          f"{'+servers':>8} {'errors':>6} {'lag':>6} {'drain s':>7}")
     for name, r in med.items():
         print(f"{name:16} {r['rps']:7.0f} {r['rps'] / base['rps']:6.2f} {r['p50']:7.2f} {r['p99']:7.2f} "
-              f"{r['cpu']:10.2f} {r['errors']:6.0f} {r['lag']:6.0f} {r['drain']:7.2f}")
+              f"{r['cpu']:10.2f} {r['svc']:8.2f} {r['errors']:6.0f} {r['lag']:6.0f} {r['drain']:7.2f}")
 
 
 if __name__ == "__main__":
