@@ -14,7 +14,7 @@ import traceback
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from connector_tasks import runtime
 from connector_tasks.core.errors import ConnectorError, RateLimitedError
@@ -154,6 +154,8 @@ def sweep() -> dict:
     """Nothing lost: hand on again whatever stopped moving (run by beat every minute).
 
     * inbound events stored but never enqueued (broker down when they came) → enqueued;
+    * inbound events enqueued but never routed to a job within the posting lease (their
+      message was lost, or routing failed past its last retry) → enqueued again;
     * jobs ``queued``/``running`` past their lease (a lost message, a dead worker) → their
       source step is replayed under the same key;
     * jobs ``posting`` past their lease (no outcome from the target agent) → the stored entry is
@@ -166,9 +168,15 @@ def sweep() -> dict:
     settings = runtime.settings()
     now = utcnow()
     with session_scope(settings.database_url) as s:
-        events = [(e.id, e.system) for e in s.scalars(select(InboundEvent).where(
-            InboundEvent.status.in_(["received", "relaying"]),
-            InboundEvent.received_at < now - dt.timedelta(seconds=30)))]
+        events = []
+        for e in s.scalars(select(InboundEvent).where(or_(
+                and_(InboundEvent.status.in_(["received", "relaying"]),
+                     InboundEvent.received_at < now - dt.timedelta(seconds=30)),
+                and_(InboundEvent.status == "enqueued",
+                     InboundEvent.enqueued_at < now - dt.timedelta(seconds=settings.posting_lease))))):
+            if e.status == "enqueued":
+                e.enqueued_at = now  # a new lease: enqueued again once per lease, not every minute
+            events.append((e.id, e.system))
         stale = s.scalars(select(SyncJob).where(SyncJob.status.in_([repo.QUEUED, repo.RUNNING, repo.POSTING]),
                                                 SyncJob.lease_until < now)).all()
         replay, repost = [], []

@@ -2,6 +2,8 @@
 batches. (``inline``: test_inline_enqueue.py.)"""
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis as redis_lib
 from sqlalchemy import select
@@ -30,7 +32,8 @@ def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fail
     from connector_tasks.relay import relay_once
     from connector_tasks.store import repo
 
-    dep.services.kill("relay")  # drive the relay by hand
+    dep.services.kill("relay")  # drive the relay by hand, and read what it published before a worker does
+    dep.services.kill("worker-main")
     for i in range(7):
         repo.ingest_event(dep.settings.database_url, system="gusto", connection_id=None, payload={},
                           event_uuid=f"relay-{i}", event_type="employee.updated", entity_type="Employee",
@@ -47,8 +50,52 @@ def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fail
         statuses = [e.status for e in s.scalars(select(InboundEvent).where(InboundEvent.event_uuid.like("relay-%")))]
     assert statuses.count("received") == 7  # nothing lost, nothing left half-claimed
     assert relay_once(batch=5) == 5 and relay_once(batch=5) == 2 and relay_once(batch=5) == 0
-    assert broker.llen("gusto") - before == 7
+    messages = [_task_message(m) for m in broker.lrange("gusto", 0, broker.llen("gusto") - before - 1)]
+    assert [task for task, _ in messages] == ["gusto.handle_events"] * 2  # one message per batch
+    with session_scope(dep.settings.database_url) as s:
+        ids = set(s.scalars(select(InboundEvent.id).where(InboundEvent.event_uuid.like("relay-%"))))
+    assert sorted(len(args[0]) for _, args in messages) == [2, 5]
+    assert {i for _, args in messages for i in args[0]} == ids  # each event in exactly one message
+    dep.services.start_worker()
     dep.services.start_relay()
+
+
+def _task_message(raw: bytes) -> tuple[str, list]:
+    """(task name, args) of a Celery message as kombu's Redis transport stores it."""
+    import base64
+    import json
+
+    message = json.loads(raw)
+    body = base64.b64decode(message["body"]) if message["properties"]["body_encoding"] == "base64" else message["body"]
+    return message["headers"]["task"], json.loads(body)[0]
+
+
+def test_sweeper_enqueues_again_an_event_whose_message_was_lost(dep):
+    """An event marked ``enqueued`` that no worker routed within the posting lease (its message
+    was lost) is published again by the sweeper, and its lease starts over."""
+    import datetime as dt
+
+    from connector_tasks.jobs import sweep
+    from connector_tasks.store import repo
+
+    url = dep.settings.database_url
+    event_id, _ = repo.ingest_event(url, system="gusto", connection_id=None, payload={}, event_uuid="lost-1",
+                                    event_type="company.updated", entity_type="Company", entity_id="c1",
+                                    status="enqueued")
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=dep.settings.posting_lease + 60)
+    with session_scope(url) as s:
+        s.get(InboundEvent, event_id).enqueued_at = old
+    assert sweep()["events"] >= 1
+    with session_scope(url) as s:
+        stamp = s.get(InboundEvent, event_id).enqueued_at
+    assert (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)) > old + dt.timedelta(seconds=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # a worker routed it: a company event starts no job
+        with session_scope(url) as s:
+            if s.get(InboundEvent, event_id).status == "ignored":
+                return
+        time.sleep(0.2)
+    pytest.fail("the swept event was never routed")
 
 
 def test_hot_path_stores_the_body_verbatim_once_and_counts_duplicates(dep):
