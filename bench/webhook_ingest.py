@@ -15,7 +15,9 @@ per request (gunicorn master + workers, plus the relay for ``ours relay``, measu
 /proc; ``+servers``: what the broker's redis-server and the PostgreSQL server spent per request
 on top), and for relay mode the backlog left when the load stops and how long the relay took to
 publish it (its CPU for that is counted too). With ``--rounds N`` the endpoints run N times
-interleaved and the median of each figure is printed, which damps noise from other load.
+interleaved and the median of each figure is printed, which damps noise from other load; the
+ratio is the median of each round's ratio to verify+enqueue run just before it, so a slow drift
+in the machine's speed cancels out.
 Usage: ``python bench/webhook_ingest.py [--seconds 8] [--clients 4] [--workers 4]
 [--worker-class sync] [--rounds 1] [--database URL]``. Starts its own redis-server and, by
 default, a fresh SQLite store.
@@ -250,16 +252,17 @@ def main() -> None:
     finally:
         redis.terminate()
     med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in results.items()}
-    base = med["verify+enqueue"]
     loads = [r["load"] for rs in results.values() for r in rs]
     kind = args.worker_class + (f" x{args.threads} threads" if args.worker_class == "gthread" else "")
     print(f"webhook ingest, gunicorn {kind}, {args.workers} workers, {args.clients} clients x {args.seconds:.0f} s, "
           f"{args.rounds} round(s) (medians), {os.cpu_count()} CPUs, store {settings.database_url.split(':')[0]}; "
-          f"1-min load {min(loads):.2f}-{max(loads):.2f}; ratios against verify+enqueue")
+          f"1-min load {min(loads):.2f}-{max(loads):.2f}; ratio: median over the rounds of req/s against "
+          f"verify+enqueue in the same round")
     print(f"{'endpoint':16} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} "
           f"{'+servers':>8} {'errors':>6} {'lag':>6} {'drain s':>7}")
     for name, r in med.items():
-        print(f"{name:16} {r['rps']:7.0f} {r['rps'] / base['rps']:6.2f} {r['p50']:7.2f} {r['p99']:7.2f} "
+        ratio = statistics.median(a["rps"] / b["rps"] for a, b in zip(results[name], results["verify+enqueue"]))
+        print(f"{name:16} {r['rps']:7.0f} {ratio:6.2f} {r['p50']:7.2f} {r['p99']:7.2f} "
               f"{r['cpu']:10.2f} {r['svc']:8.2f} {r['errors']:6.0f} {r['lag']:6.0f} {r['drain']:7.2f}")
 
 
