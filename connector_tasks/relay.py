@@ -5,9 +5,10 @@ answers; it never waits on the broker. This relay claims ``received`` events in 
 (``received`` → ``relaying``, one statement, so two relays never claim the same row), publishes
 each system's share of the batch as one task message, ``<system>.handle_events(ids)``, and
 marks them ``enqueued``. A worker routes the batch to jobs and publishes one task per routed
-job (``gusto.handle_events``), so the per-event broker work happens on the worker dynos, off
-the web tier and off the relay: a Celery task message costs the relay ~0.2 ms of CPU (measured
-in bench/README.md), its share of a batch message a few µs. If publishing fails the batch goes
+job (:func:`connector_tasks.connectors.gusto.tasks.handle_events`), so the per-event broker
+work happens on the worker dynos, off the web tier and off the relay: a Celery task message
+costs the relay ~0.2 ms of CPU (measured in bench/README.md), its share of a batch message
+~0.01 ms. If publishing fails the batch goes
 back to ``received``; if the relay dies mid-batch the sweeper re-enqueues ``relaying`` rows
 after 30 s, and events whose message was lost after ``enqueued`` once the posting lease has
 passed. Publishing an event twice is harmless: routing is idempotent.
@@ -96,7 +97,8 @@ def run_relay(poll: float = 0.02, batch: int = 500, stop=None, sent_events: bool
     sleep ``poll`` seconds between looks. A broker error is logged and retried after 1 s.
 
     Unless ``sent_events``, this process publishes without Celery's ``task-sent`` events (a
-    second message per task, about 40 % of the relay's CPU): the store already records the
+    second message per task message; it was about 40 % of the relay's CPU when the relay sent
+    one task per event): the store already records the
     hand-off (``enqueued``, ``enqueued_at``), and Flower still sees each task from the worker's
     ``task-received`` on."""
     if not sent_events:
