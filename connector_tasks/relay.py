@@ -59,6 +59,27 @@ def relay_once(batch: int = 500) -> int:
     return len(rows)
 
 
+def hand_off(system: str, event_id: int) -> bool:
+    """Hand stored ``received`` event ``event_id`` of ``system`` on, as the deployment is set up
+    (the webhook path, Gusto's polling and backfill all use this): with
+    ``WEBHOOK_ENQUEUE=relay`` there is nothing to do, the relay publishes it in its next batch
+    (publishing it here too would route it twice); with ``inline`` ``<system>.handle_event``
+    is published now and the event marked ``enqueued``. Returns whether it was published here.
+    A broker error is logged, not raised: the event stays ``received`` and the sweeper
+    enqueues it later."""
+    if runtime.settings().webhook_enqueue != "inline":
+        return False
+    from connector_tasks.celery_app import app
+
+    try:
+        app.send_task(f"{system}.handle_event", args=[event_id])
+        mark_enqueued([event_id])
+    except Exception:  # noqa: BLE001 - broker down: stored and committed; the sweeper enqueues it
+        log.exception("could not enqueue event %s; left for the sweeper", event_id)
+        return False
+    return True
+
+
 def mark_enqueued(event_ids: list[int], *, was: str = "received") -> None:
     """Record that events ``event_ids`` (still in state ``was``) were handed to the broker: one
     statement, one commit (the relay after a batch; the web process with WEBHOOK_ENQUEUE=inline)."""

@@ -5,15 +5,12 @@ round-trip is off the request path) or enqueued here (``inline``). A body over
 event stays stored (``received``) and the relay or the sweeper enqueues it later."""
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, abort, jsonify, request
 
 from connector_tasks import runtime
 from connector_tasks.connectors.gusto import service as gusto_service
-from connector_tasks.relay import mark_enqueued
+from connector_tasks.relay import hand_off
 
-log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
 RECEIVERS = {"gusto": gusto_service}
@@ -33,12 +30,6 @@ def receive(system: str, connection: str):
     if len(body) > limit:
         abort(413)
     reply = receiver.receive_webhook(connection, body, request.headers)
-    if reply.event_id is not None and settings.webhook_enqueue == "inline":
-        try:
-            from connector_tasks.celery_app import app as celery
-
-            celery.send_task(f"{system}.handle_event", args=[reply.event_id])
-            mark_enqueued([reply.event_id])
-        except Exception:  # broker down: stored and committed; the sweeper enqueues it
-            log.exception("could not enqueue event %s; left for the sweeper", reply.event_id)
+    if reply.event_id is not None:
+        hand_off(system, reply.event_id)
     return jsonify(reply.body), reply.status

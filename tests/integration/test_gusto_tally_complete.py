@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from connector_tasks.store.db import session_scope
-from connector_tasks.store.models import InboundEvent, SyncJob
+from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
 from sandbox.demo import DEMO_COMPANY_NAME, GUSTO_CONN
 
 pytestmark = pytest.mark.integration
@@ -189,6 +189,13 @@ def test_backfill_posts_each_processed_payroll_of_the_range_once_with_progress(d
     assert "2 processed payroll(s)" in out.output and "done 2" in out.output
     remote = [v["remote_id"] for v in company(deployment)["vouchers"]]
     assert all(remote.count(f"gusto-payroll-{p}") == 1 for p in pids)
+    time.sleep(1.0)  # a second hand-off of the same event (e.g. by the relay) would route it again
+    with session_scope(deployment.settings.database_url) as s:
+        for pid in pids:  # each backfilled event was handed to the broker once: one Gusto step
+            job = s.scalar(select(SyncJob).where(SyncJob.source_id == pid))
+            prepares = s.scalars(select(SyncAttempt).where(SyncAttempt.job_id == job.id,
+                                                           SyncAttempt.phase == "prepare")).all()
+            assert len(prepares) == 1, [(a.outcome, a.task_id) for a in prepares]
     again = CliRunner().invoke(cli, ["backfill", GUSTO_CONN, "--from", "2022-01-01", "--to", "2022-01-31",
                                      "--timeout", "60"])
     assert again.exit_code == 0, again.output

@@ -38,6 +38,7 @@ from connector_tasks.flows.employee_to_master import FLOW as EMPLOYEE_FLOW, buil
 from connector_tasks.flows.mapping.payroll import UNALLOCATED_COST_CENTRE, PayrollMapping
 from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW, journal_key
 from connector_tasks.jobs import dispatch_to_target
+from connector_tasks.relay import hand_off
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, InboundEvent, SyncJob, utcnow
@@ -252,7 +253,6 @@ def poll_events(connection_name: str, *, max_pages: int = 50) -> dict:
     Returns ``{"new": n, "duplicates": n, "cursor": uuid | None, "pages": n}``. Raises Gusto's
     errors (TransientApiError, RateLimitedError, AuthError) after short in-call retries.
     """
-    from connector_tasks.celery_app import app
     from connector_tasks.connectors.gusto.service import gusto_client
 
     settings = runtime.settings()
@@ -284,7 +284,7 @@ def poll_events(connection_name: str, *, max_pages: int = 50) -> dict:
                 if created:
                     new += 1
                     if status == "received":
-                        app.send_task("gusto.handle_event", args=[event_id])
+                        hand_off(SYSTEM, event_id)
                 else:
                     dup += 1
             if page:
@@ -350,8 +350,11 @@ def backfill_payrolls(connection_name: str, start: dt.date, end: dt.date,
                                               entity_type="Payroll", entity_id=pid, source="backfill")
         with session_scope(settings.database_url) as s:
             job = s.scalar(select(SyncJob).where(SyncJob.flow == PAYROLL_FLOW, SyncJob.source_id == pid))
-            if job is None or job.status not in (repo.DONE, repo.POSTING):
-                app.send_task("gusto.handle_event", args=[event_id])
+            redrive = job is None or job.status not in (repo.DONE, repo.POSTING)
+        if created:
+            hand_off(SYSTEM, event_id)
+        elif redrive:  # stored by an earlier backfill and its job not done: route it again
+            app.send_task("gusto.handle_event", args=[event_id])
         found.append(pid)
         if progress:
             progress(i, len(payrolls), pid)
