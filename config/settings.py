@@ -30,7 +30,8 @@ WEBHOOK_ENQUEUE            ``relay`` (default: the web process only commits and 
                            ``ml-connector relay`` publishes in batches, and the sweeper covers a
                            relay that is not running) or ``inline`` (the web process publishes
                            after the commit, before answering: no relay process to run, about
-                           half the ingest rate)
+                           half the ingest rate); events stored by polling and backfill are
+                           handed on the same way
 SQLITE_SYNCHRONOUS         SQLite store only: ``FULL`` (default: a commit is fsynced, so an
                            acknowledged webhook survives a power loss) or ``NORMAL`` (WAL synced
                            at checkpoints only: survives a crash of any process, not a power
