@@ -18,7 +18,7 @@ def routing(monkeypatch, tmp_path):
     set_settings(Settings.from_env({"INSTANCE_PATH": str(tmp_path)}).with_overrides(redis_url="redis://unused"))
     published: list[list[tuple[str, int]]] = []
     seen: list[int] = []
-    monkeypatch.setattr(tasks, "_publish_jobs", lambda app, routed: published.append(list(routed)))
+    monkeypatch.setattr(tasks, "_publish_jobs", lambda routed: published.append(list(routed)))
     return published, seen
 
 

@@ -42,28 +42,28 @@ def handle_events(self, event_ids: list[int]) -> dict:
     its own task with its own retries. Events are routed in order; if the store fails on one,
     the rest of the batch is retried with countdown (routing is idempotent: an event already
     routed routes to the same job again). Returns ``{"events": n, "jobs": n}``."""
-    from connector_tasks.celery_app import app
-
     routed: list[tuple[str, int]] = []
     for done, event_id in enumerate(event_ids):
         try:
             hit = sync.claim_from_event(event_id)
         except Exception as exc:  # noqa: BLE001 - the store is unreachable: keep the rest for later
-            _publish_jobs(app, routed)
+            _publish_jobs(routed)
             delay = countdown(self.request.retries or 0, base=runtime.settings().retry_base)
             log.warning("gusto: routing event %s failed (%s); %d events retried in %.0f s",
                         event_id, exc, len(event_ids) - done, delay)
             raise self.retry(args=[event_ids[done:]], countdown=delay, exc=exc)
         if hit is not None:
             routed.append(hit)
-    _publish_jobs(app, routed)
+    _publish_jobs(routed)
     return {"events": len(event_ids), "jobs": len(routed)}
 
 
-def _publish_jobs(app, routed: list[tuple[str, int]]) -> None:
+def _publish_jobs(routed: list[tuple[str, int]]) -> None:
     """One ``gusto.prepare_job`` per ``(flow, job id)``, over one broker connection."""
     if not routed:
         return
+    from connector_tasks.celery_app import app
+
     with app.producer_or_acquire() as producer:
         for flow, job_id in routed:
             app.send_task("gusto.prepare_job", args=[job_id, flow], producer=producer)
