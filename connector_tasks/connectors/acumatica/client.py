@@ -50,10 +50,6 @@ class TokenSet:
         """True when the access token expires within ``margin`` seconds."""
         return time.time() >= self.expires_at - margin
 
-    def to_dict(self) -> dict:
-        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
-                "expires_at": self.expires_at}
-
     @classmethod
     def from_response(cls, body: dict) -> "TokenSet":
         """From a token reply (§3.2 fields ``access_token, expires_in, refresh_token``).

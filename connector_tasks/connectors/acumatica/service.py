@@ -11,9 +11,6 @@ under ``oauth_tokens``.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
 from sqlalchemy.orm import Session
 
 from connector_tasks import runtime
@@ -21,46 +18,12 @@ from connector_tasks.connectors.acumatica.adapter import AcumaticaLedgerTarget
 from connector_tasks.connectors.acumatica.client import SYSTEM, AcumaticaClient, TokenSet
 from connector_tasks.connectors.acumatica.limits import concurrency_slots, rate_budget
 from connector_tasks.connectors.acumatica.mapping import DEPARTMENT_KIND, GL_KIND, GlAccount, resolve_accounts
-from connector_tasks.core.errors import ConfigurationError, TransientApiError
+from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.store import repo
-from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection
+from connector_tasks.store.tokens import StoredTokens
 
 REQUIRED_SETTINGS = ("base_url", "endpoint_version", "branch")
-
-
-class DbTokenStore:
-    """OAuth tokens of Acumatica connection ``connection_id`` in its encrypted credentials,
-    renewed under a per-connection Redis lock (``lease``/``wait`` in seconds)."""
-
-    def __init__(self, connection_id: int, *, lease: float = 30.0, wait: float = 35.0):
-        self.connection_id = connection_id
-        self.lease = lease
-        self.wait = wait
-
-    def load(self) -> TokenSet | None:
-        with session_scope(runtime.settings().database_url) as s:
-            data = repo.read_credentials(s.get(Connection, self.connection_id), runtime.vault()).get("oauth_tokens")
-        return TokenSet(**data) if data else None
-
-    def save(self, tokens: TokenSet) -> None:
-        with session_scope(runtime.settings().database_url) as s:
-            conn = s.get(Connection, self.connection_id)
-            creds = repo.read_credentials(conn, runtime.vault())
-            creds["oauth_tokens"] = tokens.to_dict()
-            repo.write_credentials(conn, runtime.vault(), creds)
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        lock = runtime.redis_client().lock(f"lock:acumatica-oauth:{self.connection_id}",
-                                           timeout=self.lease, blocking_timeout=self.wait)
-        if not lock.acquire():
-            raise TransientApiError("could not acquire the Acumatica OAuth lock", system=SYSTEM)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                lock.release()
 
 
 def check_settings(conn: Connection) -> dict:
@@ -91,7 +54,7 @@ def client_for(conn: Connection) -> AcumaticaClient:
         settings["base_url"], settings["endpoint_version"], auth=auth,
         client_id=creds.get("client_id"), client_secret=creds.get("client_secret"),
         username=creds.get("username"), password=creds.get("password"), tenant=conn.account,
-        branch=settings.get("branch"), token_store=DbTokenStore(conn.id) if auth == "oauth" else None,
+        branch=settings.get("branch"), token_store=StoredTokens(conn.id, TokenSet, system=SYSTEM, key="oauth_tokens") if auth == "oauth" else None,
         before_request=(lambda: budget.acquire(max_wait=10.0)) if budget else None,
         on_rate_limited=budget.penalize if budget else None, slots=slots, timeout=timeout)
 

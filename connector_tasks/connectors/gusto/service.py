@@ -21,8 +21,7 @@ from sqlalchemy import select
 from connector_tasks import runtime, targets
 from connector_tasks.connectors.gusto.adapter import GustoPayrollSource
 from connector_tasks.connectors.gusto.budget import GUSTO_BUDGET
-from connector_tasks.connectors.gusto.client import GustoClient
-from connector_tasks.connectors.gusto.tokens import DbTokenStore
+from connector_tasks.connectors.gusto.client import GustoClient, TokenSet
 from connector_tasks.connectors.gusto.webhooks import (
     SIGNATURE_HEADER, SYSTEM, handshake_token, parse_body, parse_event,
 )
@@ -35,6 +34,7 @@ from connector_tasks.flows.payroll_to_journal import build_journal, earning_type
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, SyncJob
+from connector_tasks.store.tokens import StoredTokens
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def gusto_client(conn: Connection) -> GustoClient:
     # One connection = one OAuth authorization = one grant (its name is stable; the company
     # uuid is unknown until the grant exists).
     budget = RateBudget(runtime.redis_client(), GUSTO_BUDGET, account=conn.name or conn.account)
-    return GustoClient(base, s.gusto_client_id, s.gusto_client_secret, DbTokenStore(conn.id),
+    return GustoClient(base, s.gusto_client_id, s.gusto_client_secret, StoredTokens(conn.id, TokenSet, system=SYSTEM),
                        api_version=s.gusto_api_version,
                        before_request=lambda: budget.acquire(max_wait=5.0),
                        on_rate_limited=budget.penalize,
