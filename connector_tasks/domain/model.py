@@ -110,7 +110,9 @@ class PayrollTotals:
 class PayrollRun:
     """A processed payroll: who was paid what for which period, and its totals.
 
-    ``source_id`` is the source's payroll id; ``version`` changes when the source edits it.
+    ``source_id`` is the source's payroll id; ``version`` changes when the source edits it;
+    ``reversed`` is true once the source reversed the run after processing it (it then nets to
+    zero in the books: its journal and a reversing one).
     """
 
     source_id: str
@@ -123,6 +125,7 @@ class PayrollRun:
     compensations: tuple[EmployeeCompensation, ...] = ()
     off_cycle: bool = False
     version: str | None = None
+    reversed: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,26 @@
 """SQLAlchemy 2 models of the store and the audit trail.
 
-* :class:`Connection`: one linked account of one system, credentials encrypted.
+* :class:`Connection`: one linked account of one system, credentials encrypted, typed
+  settings (the system's settings dataclass, validated when written).
+* :class:`ConnectionState`: what the connector learns while it runs, one row per connection
+  and key (cursors, webhook status, masters snapshots, pay schedules), kept out of settings.
 * :class:`InboundEvent`: every webhook or polled event, unique per (system, event uuid).
-* :class:`SyncJob`: one unit of work per (flow, source object), with its idempotency key.
+* :class:`SyncJob`: one unit of work per (connection, target, flow, source object), with its
+  idempotency key, the source version it last saw and its revision.
 * :class:`SyncAttempt`: every try of a job: task id, times, outcome, error text, detail.
-* :class:`ExternalRef`: source id ↔ target id, recorded after the target accepted.
+* :class:`ExternalRef`: source id ↔ target id in one target connection, recorded after the
+  target accepted.
 * :class:`Mapping`: per-connection overrides (pay component → ledger, cost category).
+
+Statuses are the enums of :mod:`connector_tasks.jobs.states` (stored as their string values);
+only :func:`connector_tasks.jobs.states.transition` writes a job's status and lease.
 """
 from __future__ import annotations
 
 import datetime as dt
 
 from sqlalchemy import (
-    JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -27,9 +35,10 @@ class Base(DeclarativeBase):
 
 
 class Connection(Base):
-    """A connected account: ``system`` (``gusto``, ``tallyprime``), ``account`` (Gusto company
-    uuid, Tally company name), ``credentials`` (Fernet token of a JSON dict), ``settings``
-    (plain JSON: target connection, URLs, webhook subscription uuid)."""
+    """A connected account: ``system`` (a registry name), ``account`` (the account in that
+    system: a company id or name), ``credentials`` (Fernet token of a JSON dict), ``settings``
+    (the system's settings dataclass as JSON: targets, URLs, options), ``status``
+    (``pending``, ``connected``)."""
 
     __tablename__ = "connection"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -43,9 +52,25 @@ class Connection(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False)
 
 
+class ConnectionState(Base):
+    """One piece of runtime state of a connection: ``key`` (e.g. ``events_cursor``,
+    ``webhook_status``), ``value`` (JSON), ``updated_at``. One row per (connection, key), so
+    two writers of different keys never overwrite each other."""
+
+    __tablename__ = "connection_state"
+    __table_args__ = (UniqueConstraint("connection_id", "key", name="uq_connection_state_conn_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
+    key: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[object] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False)
+
+
 class InboundEvent(Base):
-    """An event received by webhook or poll. ``status``: received → enqueued → processed
-    (or ignored / failed). ``payload`` is the parsed JSON as received."""
+    """An event received by webhook or poll. ``status`` (:class:`~connector_tasks.jobs.states.
+    EventStatus`): received → relaying → enqueued → processed, or ignored. ``payload`` is the
+    parsed JSON as received; ``entity_version`` the source's version of the object it is about
+    (an integer the source increases: an event timestamp, an AlterID), when it has one."""
 
     __tablename__ = "inbound_event"
     __table_args__ = (UniqueConstraint("system", "event_uuid", name="uq_inbound_event_system_uuid"),
@@ -57,6 +82,7 @@ class InboundEvent(Base):
     event_type: Mapped[str] = mapped_column(String(64), nullable=False)
     entity_type: Mapped[str | None] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))
+    entity_version: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(16), default="webhook", nullable=False)
     payload: Mapped[dict] = mapped_column(JSON, nullable=False)
     status: Mapped[str] = mapped_column(String(16), default="received", nullable=False)
@@ -66,19 +92,30 @@ class InboundEvent(Base):
 
 
 class SyncJob(Base):
-    """One unit of work: ``flow`` applied to ``source_id``, claimed under ``idempotency_key``.
+    """One unit of work: ``flow`` applied to ``source_id`` of source connection
+    ``connection_id`` for target connection ``target_id``, under ``idempotency_key`` (the key
+    the target is asked about before any write).
 
-    ``status``: queued → running → posting → done, or failed (parked, replayable).
-    ``payload`` holds what the target step needs (the journal entry), ``target_ref`` what
-    the target answered, ``warnings`` what a person should see."""
+    ``status`` (:class:`~connector_tasks.jobs.states.JobStatus`): queued → running → posting →
+    done; or failed (parked, replayable), cancelled (undone at the source before it reached the
+    target). ``source_version`` is the newest source version routed to the job; ``revision``
+    counts the times the job was re-opened because the source object changed (each revision
+    re-reads the source, so the target ends in the source's current state). ``payload`` holds
+    what the target step needs (the journal entry), ``target_ref`` what the target answered,
+    ``warnings`` what a person should see."""
 
     __tablename__ = "sync_job"
-    __table_args__ = (UniqueConstraint("flow", "source_id", name="uq_sync_job_flow_source"),)
+    __table_args__ = (UniqueConstraint("connection_id", "target_id", "flow", "source_id",
+                                       name="uq_sync_job_conn_target_flow_source"),
+                      Index("ix_sync_job_status_lease", "status", "lease_until"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     flow: Mapped[str] = mapped_column(String(64), nullable=False)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
-    source_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id", name="fk_sync_job_target_id_connection"))
+    source_id: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    source_version: Mapped[int | None] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_event.id"))
     status: Mapped[str] = mapped_column(String(16), default="queued", nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -94,7 +131,7 @@ class SyncJob(Base):
 
 class SyncAttempt(Base):
     """One try of a job step: ``phase`` (prepare, post), ``outcome`` (running, ok, retry,
-    failed, skipped), the Celery ``task_id``, times, error text and the target's reply."""
+    failed), the Celery ``task_id``, times, error text and the target's reply."""
 
     __tablename__ = "sync_attempt"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -111,11 +148,12 @@ class SyncAttempt(Base):
 
 
 class ExternalRef(Base):
-    """``source_system/source_type/source_id`` was written to ``target_system`` as ``target_id``."""
+    """``source_system/source_type/source_id`` was written to target connection
+    ``connection_id`` (of ``target_system``) as ``target_id``."""
 
     __tablename__ = "external_ref"
-    __table_args__ = (UniqueConstraint("source_system", "source_type", "source_id", "target_system",
-                                       name="uq_external_ref_source_target"),)
+    __table_args__ = (UniqueConstraint("connection_id", "source_system", "source_type", "source_id",
+                                       name="uq_external_ref_target_source"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
     source_system: Mapped[str] = mapped_column(String(32), nullable=False)

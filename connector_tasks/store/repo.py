@@ -1,8 +1,9 @@
 """Store operations with their guarantees: dedupe inbound events, claim jobs under an
-idempotency key, record every attempt, park failures, record external references.
+idempotency key, record every attempt, record external references, keep runtime state.
 
 Every function takes an open SQLAlchemy ``Session`` and leaves committing to the caller,
-except where it says otherwise.
+except where it says otherwise. A job's status and lease are written only by
+:func:`connector_tasks.jobs.states.transition`.
 """
 from __future__ import annotations
 
@@ -14,24 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector_tasks.core.crypto import Vault
-from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.store.db import drop_hot_connection, hot_connection
 from connector_tasks.store.models import (
-    Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob, utcnow,
+    Connection, ConnectionState, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob, utcnow,
 )
-
-#: job states; ``failed`` is parked (visible, replayable), ``done`` is final.
-QUEUED, RUNNING, POSTING, DONE, FAILED = "queued", "running", "posting", "done", "failed"
-#: a job whose source object was cancelled before it ever reached the target: never replayed
-CANCELLED = "cancelled"
-
-
-def get_connection(session: Session, name: str) -> Connection:
-    """The connection called ``name``. Raises :class:`ConfigurationError` when there is none."""
-    conn = session.scalar(select(Connection).where(Connection.name == name))
-    if conn is None:
-        raise ConfigurationError(f"no connection named {name!r}")
-    return conn
 
 
 def merge_settings(session: Session, connection_id: int, changes: dict) -> None:
@@ -66,6 +53,37 @@ def merge_settings(session: Session, connection_id: int, changes: dict) -> None:
         session.expire(loaded, ["settings", "updated_at"])
 
 
+def get_state(session: Session, connection_id: int, key: str, default=None):
+    """Runtime state ``key`` of connection ``connection_id`` (its JSON value), else ``default``."""
+    row = session.scalar(select(ConnectionState).where(ConnectionState.connection_id == connection_id,
+                                                       ConnectionState.key == key))
+    return default if row is None else row.value
+
+
+def all_state(session: Session, connection_id: int) -> dict:
+    """Every runtime state key of connection ``connection_id`` → its value."""
+    rows = session.scalars(select(ConnectionState).where(ConnectionState.connection_id == connection_id))
+    return {r.key: r.value for r in rows}
+
+
+def put_state(session: Session, connection_id: int, values: dict) -> None:
+    """Set runtime state ``{key: JSON value}`` of connection ``connection_id``: one upsert per
+    key (``INSERT … ON CONFLICT (connection_id, key) DO UPDATE``), so writers of different keys
+    never overwrite each other and two writers of one key leave the last one's value."""
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = utcnow()
+    for key, value in values.items():
+        stmt = insert(ConnectionState).values(connection_id=connection_id, key=key, value=value, updated_at=now)
+        session.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "key"],
+                                                   set_={"value": stmt.excluded.value, "updated_at": now}))
+
+
 def read_credentials(conn: Connection, vault: Vault) -> dict:
     """The decrypted credentials dict of ``conn`` (``{}`` when none stored)."""
     return vault.decrypt(conn.credentials) if conn.credentials else {}
@@ -80,8 +98,8 @@ def _ingest_sql(dialect: str, p: str) -> tuple[str, str]:
     payload = f"CAST({p} AS JSON)" if dialect == "postgresql" else p
     table = InboundEvent.__tablename__
     insert = (f"INSERT INTO {table} (system, connection_id, event_uuid, event_type, entity_type, entity_id, "
-              f"payload, source, status, deliveries, received_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {payload}, "
-              f"{p}, {p}, 1, {p}) ON CONFLICT (system, event_uuid) DO NOTHING RETURNING id")
+              f"entity_version, payload, source, status, deliveries, received_at) VALUES ({p}, {p}, {p}, {p}, {p}, "
+              f"{p}, {p}, {payload}, {p}, {p}, 1, {p}) ON CONFLICT (system, event_uuid) DO NOTHING RETURNING id")
     bump = (f"UPDATE {table} SET deliveries = deliveries + 1 WHERE system = {p} AND event_uuid = {p} "
             "RETURNING id")
     return insert, bump
@@ -92,7 +110,7 @@ _INGEST_SQL = {d: _ingest_sql(d, p) for d, p in (("sqlite", "?"), ("postgresql",
 
 def ingest_event(url: str, *, system: str, connection_id: int | None, payload: dict, event_uuid: str,
                  event_type: str, entity_type: str | None, entity_id: str | None,
-                 status: str = "received", source: str = "webhook",
+                 entity_version: int | None = None, status: str = "received", source: str = "webhook",
                  payload_json: str | None = None) -> tuple[int, bool]:
     """The webhook hot path: one statement, one durable commit. Inserts the event unless (system,
     event_uuid) is known (``INSERT … ON CONFLICT DO NOTHING RETURNING id``); a duplicate only
@@ -114,7 +132,7 @@ def ingest_event(url: str, *, system: str, connection_id: int | None, payload: d
         try:
             with conn.durable_write():
                 row = conn.raw.execute(insert, (system, connection_id, event_uuid, event_type, entity_type,
-                                                entity_id, text, source, status,
+                                                entity_id, entity_version, text, source, status,
                                                 conn.bind_datetime(utcnow()))).fetchall()
                 if row:
                     created = True
@@ -128,36 +146,49 @@ def ingest_event(url: str, *, system: str, connection_id: int | None, payload: d
                 raise
 
 
-def claim_job(session: Session, *, flow: str, connection_id: int, source_id: str, key: str,
-              event_id: int | None = None) -> tuple[SyncJob, bool]:
-    """The job of (flow, source_id), created under ``key`` if new; returns (job, created)."""
-    lookup = select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id == source_id)
-    job = session.scalar(lookup)
+def find_job(session: Session, *, connection_id: int, target_id: int | None, flow: str,
+             source_id: str) -> SyncJob | None:
+    """The job of (connection, target, flow, source id), or ``None``."""
+    target = SyncJob.target_id.is_(None) if target_id is None else SyncJob.target_id == target_id
+    return session.scalar(select(SyncJob).where(SyncJob.connection_id == connection_id, target,
+                                                SyncJob.flow == flow, SyncJob.source_id == source_id))
+
+
+def claim_job(session: Session, *, flow: str, connection_id: int, target_id: int | None, source_id: str,
+              key: str, event_id: int | None = None, version: int | None = None) -> tuple[SyncJob, bool]:
+    """The job of (connection, target, flow, source id), created ``queued`` under ``key`` with
+    source version ``version`` if new (a concurrent creator's row is returned instead);
+    returns (job, created)."""
+    job = find_job(session, connection_id=connection_id, target_id=target_id, flow=flow, source_id=source_id)
     if job is not None:
         return job, False
-    return _insert_unique(session, SyncJob(flow=flow, connection_id=connection_id, source_id=source_id,
-                                           idempotency_key=key, event_id=event_id, status=QUEUED), lookup)
+    from connector_tasks.jobs.states import JobStatus
+
+    return _insert_unique(session, SyncJob(flow=flow, connection_id=connection_id, target_id=target_id,
+                                           source_id=source_id, idempotency_key=key, event_id=event_id,
+                                           source_version=version, revision=1, status=JobStatus.QUEUED.value),
+                          lambda: find_job(session, connection_id=connection_id, target_id=target_id, flow=flow,
+                                           source_id=source_id))
 
 
 def _insert_unique(session: Session, row, lookup):
     """Insert ``row`` in a savepoint; when a unique constraint says another writer got there
-    first, return that writer's row instead. Returns (row, created)."""
+    first, return that writer's row (``lookup()``) instead. Returns (row, created)."""
     try:
         with session.begin_nested():
             session.add(row)
         return row, True
     except IntegrityError:
-        existing = session.scalar(lookup)
+        existing = lookup()
         if existing is None:  # pragma: no cover - the constraint fired for another reason
             raise
         return existing, False
 
 
 def start_attempt(session: Session, job: SyncJob, *, phase: str, task_id: str | None,
-                  worker: str | None = None, lease_seconds: int = 300) -> SyncAttempt:
-    """Record the start of a try of ``job`` and lease it for ``lease_seconds``."""
+                  worker: str | None = None) -> SyncAttempt:
+    """Record the start of a try of ``job`` (its ``attempts`` counter and an attempt row)."""
     job.attempts += 1
-    job.lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
     attempt = SyncAttempt(job_id=job.id, phase=phase, task_id=task_id, worker=worker)
     session.add(attempt)
     session.flush()
@@ -174,26 +205,20 @@ def finish_attempt(attempt: SyncAttempt, outcome: str, *, error: str | None = No
         attempt.detail = detail
 
 
-def mark_posting(job: SyncJob, lease_seconds: int) -> None:
-    """The job's entry is handed to the target; if no outcome comes back within
-    ``lease_seconds`` the sweeper hands it over again (the target dedupes by key)."""
-    job.status = POSTING
-    job.lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
-
-
-def park(job: SyncJob, error: str) -> None:
-    """Park ``job`` as failed with ``error``: visible in ``jobs list --failed``, replayable."""
-    job.status = FAILED
-    job.last_error = error
-    job.lease_until = None
+def find_ref(session: Session, *, connection_id: int, source_system: str, source_type: str,
+             source_id: str) -> ExternalRef | None:
+    """The reference of a source object in target connection ``connection_id``, or ``None``."""
+    return session.scalar(select(ExternalRef).where(
+        ExternalRef.connection_id == connection_id, ExternalRef.source_system == source_system,
+        ExternalRef.source_type == source_type, ExternalRef.source_id == source_id))
 
 
 def record_ref(session: Session, *, connection_id: int, source_system: str, source_type: str,
                source_id: str, target_system: str, target_type: str, target_id: str) -> ExternalRef:
-    """Record (or return the existing) source ↔ target reference."""
-    ref = session.scalar(select(ExternalRef).where(
-        ExternalRef.source_system == source_system, ExternalRef.source_type == source_type,
-        ExternalRef.source_id == source_id, ExternalRef.target_system == target_system))
+    """Record (or return the existing) reference: source object → ``target_id`` in target
+    connection ``connection_id``."""
+    ref = find_ref(session, connection_id=connection_id, source_system=source_system,
+                   source_type=source_type, source_id=source_id)
     if ref is None:
         ref = ExternalRef(connection_id=connection_id, source_system=source_system,
                           source_type=source_type, source_id=source_id, target_system=target_system,
@@ -234,6 +259,8 @@ def audit_trail(session: Session, source_id: str) -> dict:
                     "status": e.status, "deliveries": e.deliveries,
                     "received_at": e.received_at.isoformat()} for e in events],
         "jobs": [{"id": j.id, "flow": j.flow, "status": j.status, "key": j.idempotency_key,
+                  "connection_id": j.connection_id, "target_id": j.target_id, "revision": j.revision,
+                  "source_version": j.source_version,
                   "attempts": j.attempts, "last_error": j.last_error, "warnings": j.warnings,
                   "target_ref": j.target_ref, "reverses": (j.payload or {}).get("reverses"),
                   "attempts_log": [{"id": a.id, "phase": a.phase, "task_id": a.task_id,
@@ -242,6 +269,7 @@ def audit_trail(session: Session, source_id: str) -> dict:
                                     "finished_at": a.finished_at.isoformat() if a.finished_at else None,
                                     "detail": a.detail} for a in j.attempts_log]}
                  for j in jobs],
-        "external_refs": [{"source": f"{r.source_system}/{r.source_type}", "target_system": r.target_system,
+        "external_refs": [{"source": f"{r.source_system}/{r.source_type}", "connection_id": r.connection_id,
+                           "target_system": r.target_system,
                            "target_type": r.target_type, "target_id": r.target_id} for r in refs],
     }

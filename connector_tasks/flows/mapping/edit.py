@@ -1,15 +1,18 @@
 """Per-connection mappings, as the CLI and the API edit them: which ledger each pay component
 and each earning type goes to.
 
-A mapping names a ledger a person keeps in their books, so it is checked against the target's
-existing ledgers before it is saved: for TallyPrime through the site's agent (a fresh masters
-snapshot, :mod:`connector_tasks.connectors.tallyprime.reference`), since only the agent can
-reach Tally. A mapping to a ledger that does not exist is refused with the ledger's name.
+A mapping names a ledger a person keeps in their books, so it is checked against the existing
+ledgers of each target that can tell (its target side's ``missing_ledgers``, e.g. through the
+agent beside the books, since only the agent can reach them) before it is saved. A mapping to a
+ledger that does not exist is refused with the ledger's name.
 """
 from __future__ import annotations
 
 from connector_tasks import runtime
+from connector_tasks.connections import get_connection, targets_of
 from connector_tasks.core.errors import ConfigurationError, MappingError
+from connector_tasks.domain.ports import Role
+from connector_tasks.flows import targets
 from connector_tasks.flows.mapping.payroll import COMPONENT_KEYS, COMPONENTS, PayrollMapping
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
@@ -24,14 +27,14 @@ def show(connection_name: str) -> dict:
     group, mapped}], "earning_types": [{earning_type, ledger, mapped}], "cost_category"}``
     (``mapped``: a person chose it; otherwise the default). Raises ConfigurationError for an
     unknown connection."""
-    from connector_tasks.connectors.gusto.sync import payroll_mapping
+    from connector_tasks.flows.payroll import payroll_mapping
 
     with session_scope(runtime.settings().database_url) as s:
-        conn = repo.get_connection(s, connection_name)
+        conn = get_connection(s, connection_name)
         mapping: PayrollMapping = payroll_mapping(s, conn)
         overrides = repo.mapping_overrides(s, conn.id)
         earnings = repo.mapping_overrides(s, conn.id, kind="earning_type")
-        known = (conn.settings or {}).get("earning_types") or []
+        known = repo.get_state(s, conn.id, "earning_types") or []
     return {
         "connection": connection_name, "cost_category": mapping.cost_category,
         "components": [{"component": c.key, "side": c.side, "ledger": mapping.ledgers[c.key],
@@ -43,26 +46,31 @@ def show(connection_name: str) -> dict:
 
 
 def _target_ledgers_missing(connection_name: str, names: list[str], wait: float) -> tuple[list[str], str]:
-    """(missing ledger names, where they were looked for) in the connection's target."""
+    """(missing ledger names, where they were looked for) across the connection's ledger
+    targets that can tell. Raises ConfigurationError when none can."""
     with session_scope(runtime.settings().database_url) as s:
-        conn = repo.get_connection(s, connection_name)
-        target_name = (conn.settings or {}).get("target")
-        if not target_name:
+        conn = get_connection(s, connection_name)
+        found = targets_of(s, conn, Role.LEDGER_TARGET)
+        if not found:
             raise ConfigurationError(f"connection {connection_name!r} names no target connection")
-        target = repo.get_connection(s, target_name)
-        system, company = target.system, target.account
-    if system == "tallyprime":
-        from connector_tasks.connectors.tallyprime.reference import missing_ledgers, request_masters_snapshot
-
-        snapshot = request_masters_snapshot(target_name, wait=wait)
-        return missing_ledgers(snapshot, names), f"Tally company {company!r}"
-    raise ConfigurationError(f"ledger mappings are checked against TallyPrime only; {target_name!r} is "
-                             f"a {system} connection (map its GL accounts on that connection)")
+        checkable = [t for t in found if targets.supports(t, "missing_ledgers")]
+        for t in checkable:
+            s.expunge(t)
+    if not checkable:
+        names_ = ", ".join(repr(t.name) for t in found)
+        raise ConfigurationError(f"ledger mappings are checked against targets that report their ledgers; "
+                                 f"{names_} cannot (map GL accounts on that connection)")
+    missing, places = [], []
+    for target in checkable:
+        lacking, where = targets.missing_ledgers(target, names, wait)
+        missing.extend(n for n in lacking if n not in missing)
+        places.append(where)
+    return missing, " and ".join(places)
 
 
 def set_mapping(connection_name: str, kind: str, key: str, ledger: str, *, wait: float = 30.0) -> dict:
     """Map ``key`` (a pay component for ``kind="ledger"``, an earning type's name for
-    ``kind="earning_type"``) of a Gusto connection to ``ledger``, after checking the ledger
+    ``kind="earning_type"``) of a payroll source connection to ``ledger``, after checking the ledger
     exists in the target's books. Returns the saved row as a dict.
 
     Raises MappingError for an unknown kind or component, an empty ledger name, or a ledger
@@ -81,7 +89,7 @@ def set_mapping(connection_name: str, kind: str, key: str, ledger: str, *, wait:
         raise MappingError(f"ledger {missing[0]!r} does not exist in {where}: create it there first, "
                            f"or map {key!r} to an existing ledger")
     with session_scope(runtime.settings().database_url) as s:
-        conn = repo.get_connection(s, connection_name)
+        conn = get_connection(s, connection_name)
         row = repo.set_mapping(s, conn.id, kind, key, ledger)
         return {"connection": connection_name, "kind": row.kind, "key": row.key, "ledger": row.value}
 
@@ -91,7 +99,7 @@ def unset_mapping(connection_name: str, kind: str, key: str) -> bool:
     from sqlalchemy import delete
 
     with session_scope(runtime.settings().database_url) as s:
-        conn = repo.get_connection(s, connection_name)
+        conn = get_connection(s, connection_name)
         result = s.execute(delete(Mapping).where(Mapping.connection_id == conn.id, Mapping.kind == kind,
                                                  Mapping.key == key))
         return result.rowcount > 0

@@ -1,7 +1,7 @@
-"""Ledger targets: how a journal prepared by a flow reaches the target connection's system.
+"""Targets: how what a flow prepared reaches the target connection's system.
 
 A flow knows only :class:`~connector_tasks.domain.model.JournalEntry` and the ledger masters it
-uses; each target system supplies a module ``connector_tasks.connectors.<system>.target`` with
+uses; each target system supplies a module (its registry entry's ``target``) with
 
 ``journal_payload(session, target: Connection, entry: JournalEntry,
 ledgers: list[LedgerMaster]) -> dict``
@@ -26,49 +26,58 @@ A target whose masters the connector keeps (ledgers, cost centres) supplies
 cost_centres: list[tuple[str, str]]) -> dict``
 
 with ``"dispatch"``; its task creates whatever is missing (reference data).
+
+A target that can tell which ledgers its books hold supplies
+
+``missing_ledgers(target: Connection, names: list[str], wait: float) -> tuple[list[str], str]``
+
+(the names it lacks, and where it looked), used to refuse a mapping to a ledger that does not
+exist.
 """
 from __future__ import annotations
 
-import importlib
-
 from sqlalchemy.orm import Session
 
+from connector_tasks.connectors import registry
 from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 from connector_tasks.store.models import Connection
 
 
 def _target_module(target: Connection, what: str, function: str):
-    try:
-        module = importlib.import_module(f"connector_tasks.connectors.{target.system}.target")
-    except ModuleNotFoundError as exc:
-        raise ConfigurationError(f"connection {target.name!r} is a {target.system!r} connection, "
-                                 f"which cannot receive {what}") from exc
+    spec = registry.get(target.system)
+    if not spec.target:
+        raise ConfigurationError(f"connection {target.name!r} is a {spec.title} connection, "
+                                 f"which cannot receive {what}")
+    module = spec.load("target")
     if not hasattr(module, function):
-        raise ConfigurationError(f"connection {target.name!r} ({target.system}) cannot receive {what}")
+        raise ConfigurationError(f"connection {target.name!r} ({spec.title}) cannot receive {what}")
     return getattr(module, function)
 
 
+def supports(target: Connection, function: str) -> bool:
+    """True when ``target``'s system supplies ``function`` on its target side."""
+    spec = registry.find(target.system)
+    return bool(spec and spec.target and hasattr(spec.load("target"), function))
+
+
 def journal_payload(session: Session, target: Connection, entry: JournalEntry,
-                    ledgers: list[LedgerMaster], *, source_system: str, source_type: str) -> dict:
+                    ledgers: list[LedgerMaster]) -> dict:
     """The payload that posts ``entry`` to ``target`` (see the module docstring for its shape).
 
     Raises ConfigurationError when ``target``'s system is not a ledger target, and whatever the
     target's own ``journal_payload`` raises (e.g. MappingError for an unmapped GL account).
     """
     payload = _target_module(target, "journals", "journal_payload")(session, target, entry, ledgers)
-    payload.update(source_system=source_system, source_type=source_type)
     if "dispatch" not in payload or "entry" not in payload:
         raise ConfigurationError(f"{target.system} target built a payload without entry/dispatch")
     return payload
 
 
-def employee_payload(session: Session, target: Connection, master: EmployeeMaster, *,
-                     source_system: str) -> dict:
+def employee_payload(session: Session, target: Connection, master: EmployeeMaster) -> dict:
     """The payload that creates or alters ``master`` at ``target`` (shape in the module
     docstring). Raises ConfigurationError when the target keeps no employees."""
     payload = _target_module(target, "employees", "employee_payload")(session, target, master)
-    payload.update(source_system=source_system, source_type="employee")
     if "dispatch" not in payload or "master" not in payload:
         raise ConfigurationError(f"{target.system} target built a payload without master/dispatch")
     return payload
@@ -82,3 +91,10 @@ def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMa
     if "dispatch" not in payload:
         raise ConfigurationError(f"{target.system} target built a payload without dispatch")
     return payload
+
+
+def missing_ledgers(target: Connection, names: list[str], wait: float) -> tuple[list[str], str]:
+    """(the names among ``names`` that ``target``'s books lack, where they were looked for).
+    Raises ConfigurationError when the target cannot tell, and whatever asking it raises (e.g.
+    TransientApiError when its agent does not answer within ``wait`` seconds)."""
+    return _target_module(target, "ledger checks", "missing_ledgers")(target, names, wait)

@@ -3,9 +3,10 @@
 With ``WEBHOOK_ENQUEUE=relay`` (the default) the web process only verifies, stores and commits an
 event and answers; it never waits on the broker. This relay takes ``received`` events in
 batches, publishes each system's share of a batch as one task message,
-``<system>.handle_events(ids)``, and marks them ``enqueued``. A worker routes the batch to jobs
-and publishes one task per routed job
-(:func:`connector_tasks.connectors.gusto.tasks.handle_events`), so the per-event broker work
+``connector.route_events(ids)`` (the same task for every system: routing reads the source's
+event table from the registry), and marks them ``enqueued``. A worker routes the batch to jobs
+and publishes one prepare task per routed job
+(:func:`connector_tasks.pipeline.tasks.route_events`), so the per-event broker work
 happens on the worker dynos, off the web tier and off the relay: a Celery task message costs
 the relay ~0.2 ms of CPU (measured in bench/README.md), its share of a batch message ~0.01 ms.
 
@@ -30,15 +31,19 @@ import contextlib
 import logging
 import time
 
+from config.celery import DEFAULT_QUEUE
 from connector_tasks import runtime
 from connector_tasks.store.db import drop_hot_connection, hot_connection
 from connector_tasks.store.models import InboundEvent, utcnow
 
 log = logging.getLogger(__name__)
 
+#: the routing tasks (:mod:`connector_tasks.pipeline.tasks`)
+ROUTE_EVENTS, ROUTE_EVENT = "connector.route_events", "connector.route_event"
+
 
 def relay_once(batch: int = 500) -> int:
-    """Claim up to ``batch`` stored events, publish them as one ``<system>.handle_events``
+    """Claim up to ``batch`` stored events, publish them as one ``connector.route_events``
     message per system (ids in arrival order), mark them enqueued; returns how many.
 
     Raises whatever the broker raises after putting the batch back to ``received``.
@@ -85,7 +90,7 @@ def _relay_in_one_transaction(url: str, batch: int) -> int:
 
 
 def _publish(rows: list[tuple[int, str]]) -> None:
-    """One ``<system>.handle_events(ids)`` per system among ``rows`` of (event id, system), ids
+    """One ``connector.route_events(ids)`` per system among ``rows`` of (event id, system), ids
     ascending, over one broker connection."""
     from connector_tasks.celery_app import app
 
@@ -94,15 +99,15 @@ def _publish(rows: list[tuple[int, str]]) -> None:
         by_system.setdefault(system, []).append(event_id)
     with app.producer_or_acquire() as producer, _batched(producer):
         for system, event_ids in by_system.items():
-            app.send_task(f"{system}.handle_events", args=[event_ids], producer=producer)
+            app.send_task(ROUTE_EVENTS, args=[event_ids], producer=producer, queue=DEFAULT_QUEUE)
 
 
-def hand_off(system: str, event_id: int) -> bool:
-    """Hand stored ``received`` event ``event_id`` of ``system`` on, as the deployment is set up
-    (the webhook path, Gusto's polling and backfill all use this): with
-    ``WEBHOOK_ENQUEUE=relay`` there is nothing to do, the relay publishes it in its next batch
-    (publishing it here too would route it twice); with ``inline`` ``<system>.handle_event``
-    is published now and the event marked ``enqueued``. Returns whether it was published here.
+def hand_off(event_id: int) -> bool:
+    """Hand stored ``received`` event ``event_id`` on, as the deployment is set up (the webhook
+    path, polling and backfill of every source use this): with ``WEBHOOK_ENQUEUE=relay`` there
+    is nothing to do, the relay publishes it in its next batch (publishing it here too would
+    route it twice); with ``inline`` ``connector.route_event`` is published now and the event
+    marked ``enqueued``. Returns whether it was published here.
     A broker error is logged, not raised: the event stays ``received`` and the sweeper
     enqueues it later."""
     if runtime.settings().webhook_enqueue != "inline":
@@ -110,7 +115,7 @@ def hand_off(system: str, event_id: int) -> bool:
     from connector_tasks.celery_app import app
 
     try:
-        app.send_task(f"{system}.handle_event", args=[event_id])
+        app.send_task(ROUTE_EVENT, args=[event_id], queue=DEFAULT_QUEUE)
         mark_enqueued([event_id])
     except Exception:  # noqa: BLE001 - broker down: stored and committed; the sweeper enqueues it
         log.exception("could not enqueue event %s; left for the sweeper", event_id)

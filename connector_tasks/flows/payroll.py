@@ -1,0 +1,146 @@
+"""Payroll flows over ports: a processed payroll → one balanced journal in the target's books;
+a payroll undone at the source (reversed, or cancelled back to unprocessed) → a reversing
+journal of the one posted, or nothing when nothing was posted.
+
+Both steps read the source *now* (webhooks are thin and may arrive in any order), so whatever
+order the events come in, the books end in the source's current state:
+
+=========================  ===================================  ==================================
+source says now            payroll job                          reversal job
+=========================  ===================================  ==================================
+processed, not reversed    posts the journal                    nothing to do (done, with a note)
+reversed, or unprocessed   cancelled if not posted yet;          reverses the posted journal; waits
+                           left as is once posted                while it is being posted; nothing
+                                                                when it never was (done, a note)
+=========================  ===================================  ==================================
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from connector_tasks import runtime
+from connector_tasks.core.errors import TransientApiError
+from connector_tasks.core.retry import call_with_retries
+from connector_tasks.domain.model import JournalEntry, LedgerMaster, PayrollRun
+from connector_tasks.flows import targets
+from connector_tasks.flows.catalog import REVERSAL_FLOW
+from connector_tasks.flows.context import JobContext, load_job
+from connector_tasks.flows.mapping.payroll import PayrollMapping
+from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW, build_journal, earning_types_of
+from connector_tasks.jobs.runner import finish, hand_to_target
+from connector_tasks.jobs.states import JobStatus, transition
+from connector_tasks.store import repo
+from connector_tasks.store.db import session_scope
+from connector_tasks.store.models import Connection, SyncJob, utcnow
+
+
+def payroll_mapping(session, conn) -> PayrollMapping:
+    """The payroll mapping of source connection ``conn`` (a row or an Endpoint): component and
+    earning-type overrides (Mapping rows of kinds ``ledger`` and ``earning_type``) over the
+    defaults, and its cost category (setting ``cost_category``)."""
+    from connector_tasks.connections import settings_of
+
+    category = getattr(settings_of(conn), "cost_category", None)
+    return PayrollMapping.from_overrides(repo.mapping_overrides(session, conn.id), category,
+                                         repo.mapping_overrides(session, conn.id, kind="earning_type"))
+
+
+def _undone(run: PayrollRun | None) -> str | None:
+    """Why the payroll is not (or no longer) to be in the books, or ``None`` when it is."""
+    if run is None:
+        return "not processed at the source (cancelled back to unprocessed)"
+    if run.reversed:
+        return "reversed at the source"
+    return None
+
+
+def prepare_journal(job_id: int) -> dict | None:
+    """Read the payroll and the employees from the source now, build the journal and hand it to
+    the target (after the commit). Returns the payload sent, or ``None`` when the payroll was
+    undone at the source before it was posted (the job ends ``cancelled`` with the reason).
+
+    Raises the error tree: MappingError (totals do not reconcile, unknown component),
+    ConfigurationError (no target connection, target cannot take journals), the source's API
+    errors after short in-call retries.
+    """
+    ctx = load_job(job_id)
+    with session_scope(runtime.settings().database_url) as s:
+        mapping = payroll_mapping(s, ctx.source)
+    source = ctx.source_port()
+    # Short in-call retries for transient errors (429 honouring Retry-After, 5xx, timeouts);
+    # longer waits are the task's Celery retries.
+    run = call_with_retries(lambda: source.current_payroll(ctx.source_id))
+    undone = _undone(run)
+    if undone:
+        finish(job_id, ctx.revision, JobStatus.CANCELLED,
+               error=f"payroll {ctx.source_id} was {undone} before it was posted; nothing to post")
+        return None
+    employees = call_with_retries(source.list_employees)
+    entry = build_journal(run, mapping, employees, source=ctx.source.system, source_label=ctx.source.spec.title)
+    used = {line.ledger for line in entry.lines}
+    with session_scope(runtime.settings().database_url) as s:
+        payload = targets.journal_payload(s, s.get(Connection, ctx.target.id), entry,
+                                          mapping.ledger_masters(used, earning_types_of(run)))
+    hand_to_target(job_id, ctx.revision, payload, warnings=entry.warnings)
+    return payload
+
+
+def _original(s, ctx: JobContext) -> SyncJob | None:
+    return s.scalar(select(SyncJob).where(SyncJob.flow == PAYROLL_FLOW, SyncJob.connection_id == ctx.source.id,
+                                          SyncJob.target_id == ctx.target.id, SyncJob.source_id == ctx.source_id))
+
+
+def prepare_reversal(job_id: int) -> dict | None:
+    """The payroll undone at the source after it was posted → the reversing entry of the posted
+    journal (every line's sides swapped, its own key ``<key>-reversal``, dated the day the
+    source reported it) handed to the same target; never a deletion. The payload records the
+    original job and voucher (``reverses``), so the audit trail links them.
+
+    The source is read first: a payroll it still holds as processed and not reversed has
+    nothing to reverse (done, with a note). Original not posted yet (queued, running, posting)
+    → TransientApiError (retried later). Never posted (no job, parked, cancelled) → nothing to
+    reverse: a parked original is cancelled so a replay cannot post it, and this job ends with
+    a note. Returns the payload sent or ``None``.
+    """
+    ctx = load_job(job_id)
+    source = ctx.source_port()
+    run = call_with_retries(lambda: source.current_payroll(ctx.source_id))
+    kind = ctx.event_type or "payroll reversed"
+    if _undone(run) is None:
+        finish(job_id, ctx.revision, JobStatus.DONE,
+               warnings=[f"{kind}: payroll {ctx.source_id} is processed and not reversed at the source; "
+                         "nothing to reverse"])
+        return None
+    with session_scope(runtime.settings().database_url) as s:
+        original = _original(s, ctx)
+        if original is None or original.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            if original is not None and original.status == JobStatus.FAILED:
+                transition(original, JobStatus.CANCELLED,
+                           error=f"{original.last_error or ''} | cancelled at source ({kind})".strip(" |"))
+            note = f"{kind}: payroll {ctx.source_id} was never posted; nothing to reverse"
+        elif original.status != JobStatus.DONE or not (original.payload or {}).get("entry"):
+            raise TransientApiError(f"payroll {ctx.source_id} is not posted yet (job {original.id} is "
+                                    f"{original.status}); the reversal waits for it", system=ctx.source.system)
+        else:
+            note = None
+            entry = JournalEntry.from_dict(original.payload["entry"])
+            stamp = (ctx.event_payload or {}).get("timestamp")
+            when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc).date() if isinstance(stamp, int) \
+                else utcnow().date()
+            reversal = entry.reversed(
+                key=ctx.key, date=max(when, entry.date),
+                narration=(f"Reversal of {ctx.source.spec.title} payroll {ctx.source_id} ({kind}); reverses "
+                           f"voucher {original.target_ref} ({entry.key})"))
+            ledgers = [LedgerMaster(**m) for m in original.payload.get("ledgers", [])]
+            payload = targets.journal_payload(s, s.get(Connection, ctx.target.id), reversal, ledgers)
+            payload["reverses"] = {"job": original.id, "target_ref": original.target_ref, "key": entry.key}
+    if note:
+        finish(job_id, ctx.revision, JobStatus.DONE, warnings=[note])
+        return None
+    hand_to_target(job_id, ctx.revision, payload)
+    return payload
+
+
+__all__ = ["prepare_journal", "prepare_reversal", "payroll_mapping", "REVERSAL_FLOW"]
