@@ -188,13 +188,16 @@ def cancel_payroll(w: GustoWorld, pid: str) -> str | None:
     ``calculated_at: null`` (so GET returns no compensations or totals until it is calculated
     again). Returns its company uuid, or None for an unknown payroll. Caller holds ``w.lock``.
 
+    ``credit_blockers`` empties ("Only included for processed payrolls",
+    ``Payroll-Credit-Blockers-Type``).
+
     ASSUMPTIONs: ``processing_request`` becomes null (as on the seeded unprocessed payroll);
     the emulator does not enforce Gusto's cancel window (processed, before the deadline)."""
     p = w.payrolls.get(pid)
     if p is None:
         return None
     p.update({"processed": False, "processed_date": None, "calculated_at": None,
-              "processing_request": None})
+              "processing_request": None, "credit_blockers": []})
     return p["company_uuid"]
 
 
