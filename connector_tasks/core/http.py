@@ -1,8 +1,10 @@
 """The one choke point through which every outbound HTTP request goes.
 
 :func:`send` maps transport failures into the error tree (connect error, timeout →
-:class:`TransientApiError`) and logs each call without secrets. Status handling is the
-caller's (each vendor words its errors differently), helped by :func:`classify_status`.
+:class:`TransientApiError`) and logs each call without secrets (method, URL without its query,
+status, milliseconds). Status handling is the caller's (each vendor words its errors
+differently), helped by :func:`classify_status`, the shared defaults; the JSON vendor clients
+get the whole pipeline from :class:`connector_tasks.core.client.JsonApiClient`.
 """
 from __future__ import annotations
 
@@ -44,7 +46,9 @@ def send(session: requests.Session, method: str, url: str, *, system: str,
 
 
 def retry_after_seconds(resp: requests.Response) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds form), or ``None`` when absent or unreadable."""
+    """``Retry-After`` in seconds (delta-seconds form, RFC 9110 §10.2.3,
+    https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3), or ``None`` when absent or
+    unreadable (e.g. the HTTP-date form)."""
     value = resp.headers.get("Retry-After")
     if value is None:
         return None
@@ -58,7 +62,9 @@ def classify_status(resp: requests.Response, *, system: str, message: str | None
     """The error-tree exception that fits a non-2xx response (returned, not raised).
 
     401/403 → AuthError; 409/412 → ConflictError; 429 → RateLimitedError (with Retry-After);
-    408/5xx → TransientApiError; other 4xx → RejectedError.
+    408/5xx → TransientApiError; other 4xx → RejectedError (status classes: RFC 9110 §15,
+    https://www.rfc-editor.org/rfc/rfc9110#section-15). ``message`` defaults to
+    ``"<method> <url> answered <status>"``; ``body`` keeps the first 2000 characters.
     """
     status = resp.status_code
     body = (resp.text or "")[:BODY_SNIPPET]

@@ -2,9 +2,10 @@
 
 :func:`seed_vouchers` writes N balanced Journal vouchers straight into an emulator company
 (no XML import: 20,000 vouchers take well under a second), each with its own MASTERID,
-ALTERID and GUID from the company's counters, exactly as an import would give them
-(external-apis §2.2 "Change tracking"). Same arguments → same vouchers (``random.Random``
-seeded). Nothing is written to disk; nothing generated belongs in git.
+ALTERID and GUID from the company's counters, exactly as an import would give them (change
+tracking as tally-database-loader reads it: https://github.com/dhananjay1405/tally-database-loader
+``docs/incremental-sync.md``). Same arguments → same vouchers (``random.Random`` seeded).
+Nothing is written to disk; nothing generated belongs in git.
 
 Route (sandbox-only, NOT Tally): ``POST /_sandbox/seed`` with JSON
 ``{"count": N, "company": name, "start": "YYYYMMDD", "days": D, "seed": S,
@@ -51,9 +52,10 @@ def seed_vouchers(target, count: int, *, company: str | None = None,
     ``TallyEmulator`` — its data lock is held — or a ``Company``).
 
     Each voucher: 2–5 lines over :data:`SEED_LEDGERS` (missing ledgers are created first),
-    debits negative / credits positive summing to zero (external-apis §2.2 sign
-    convention), amounts in cents, ``REMOTEID`` ``f"{remote_prefix}-{seed}-{i}"``, a
-    narration, and ``party_ledger`` set to a party ledger when one is among the lines.
+    debits negative / credits positive summing to zero (the sign convention of Tally's Case
+    Study I: https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/),
+    amounts in cents, ``REMOTEID`` ``f"{remote_prefix}-{seed}-{i}"``, a narration, and
+    ``party_ledger`` set to a party ledger when one is among the lines.
     Returns ``{"company", "created", "first_alter_id", "last_alter_id", "from", "to"}``
     (dates ``YYYYMMDD``). Raises ``ValueError`` for ``count < 0`` or ``days < 1``.
     """

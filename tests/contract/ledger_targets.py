@@ -59,9 +59,10 @@ def tallyprime() -> Iterator[TargetUnderTest]:
 @contextlib.contextmanager
 def _acumatica(auth: str) -> Iterator[TargetUnderTest]:
     from connector_tasks.connectors.acumatica.adapter import AcumaticaLedgerTarget, key_marker
-    from connector_tasks.connectors.acumatica.client import AcumaticaClient, InMemoryTokenStore
+    from connector_tasks.connectors.acumatica.client import AcumaticaClient
     from connector_tasks.connectors.acumatica.mapping import resolve_accounts
     from sandbox.acumatica.server import serve
+    from tests.support.oauth import InMemoryTokenStore
 
     server, base = serve("127.0.0.1", 0, env="test")
     world = server.app.extensions["acumatica"]

@@ -10,12 +10,13 @@ import redis as redis_lib
 import requests
 
 from connector_tasks.connectors.acumatica.adapter import AcumaticaLedgerTarget, sync_employee
-from connector_tasks.connectors.acumatica.client import AcumaticaClient, InMemoryTokenStore
+from connector_tasks.connectors.acumatica.client import AcumaticaClient
 from connector_tasks.connectors.acumatica.limits import ConcurrencySlots
 from connector_tasks.connectors.acumatica.mapping import GlAccount, resolve_accounts
 from connector_tasks.core.errors import ConfigurationError, MappingError, RateLimitedError, RejectedError
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, JournalLine
 from sandbox.acumatica.server import serve
+from tests.support.oauth import InMemoryTokenStore
 
 CLIENT_ID = "88358B02-A48D-A50E-F710-39C1636C30F6@Company"
 

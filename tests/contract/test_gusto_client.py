@@ -8,11 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from connector_tasks.connectors.gusto import GustoClient, GustoPayrollSource, InMemoryTokenStore, TokenSet
+from connector_tasks.connectors.gusto import GustoClient, GustoPayrollSource
 from connector_tasks.core.errors import (
     AuthError, ConfigurationError, RateLimitedError, RejectedError, TransientApiError,
 )
+from connector_tasks.core.oauth import TokenSet
 from sandbox.gusto.app import COMPANY_UUID, PAYROLL_UUID
+from tests.support.oauth import InMemoryTokenStore
 
 
 def connect(base, store=None, **kw):

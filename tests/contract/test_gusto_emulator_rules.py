@@ -1,4 +1,10 @@
-"""The Gusto emulator's vendor rules (external-apis.md §1.1–§1.5), over real HTTP."""
+"""The Gusto emulator's vendor rules, over real HTTP: OAuth and tokens
+(https://docs.gusto.com/app-integrations/docs/oauth2,
+https://docs.gusto.com/embedded-payroll/docs/company-access-tokens), the version header
+(https://docs.gusto.com/embedded-payroll/docs/api-versioning), rate limits
+(https://docs.gusto.com/app-integrations/docs/rate-limits), versions and 409
+(https://docs.gusto.com/embedded-payroll/docs/idempotency) and webhooks
+(https://docs.gusto.com/embedded-payroll/docs/webhooks)."""
 import hashlib
 import hmac
 import json
@@ -11,6 +17,7 @@ from sandbox.gusto.app import COMPANY_UUID, OTHER_COMPANY_UUID, PAYROLL_UUID
 
 CREDS = {"client_id": "demo-client-id", "client_secret": "demo-client-secret"}
 PAYROLL_PATH = f"/v1/companies/{COMPANY_UUID}/payrolls/{PAYROLL_UUID}"
+EMPLOYEE = "187412e1-3dbe-491a-bb2f-2f40323a7067"          # an employee of COMPANY_UUID (seed)
 
 
 def auth(token, version="2025-06-15"):
@@ -64,7 +71,7 @@ def test_client_errors_on_token_endpoint(gusto_emulator):
     base = gusto_emulator()
     r = requests.post(base + "/oauth/token", params={"client_secret": "demo-client-secret"},
                       json={**CREDS, "grant_type": "system_access"}, timeout=5)
-    assert r.status_code == 400                                   # secret in URL (§1.1)
+    assert r.status_code == 400                                   # secret in URL (company-access-tokens doc)
     r = requests.post(base + "/oauth/token", json={**CREDS, "client_secret": "nope",
                                                    "grant_type": "system_access"}, timeout=5)
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
@@ -284,6 +291,67 @@ def test_sandbox_state_reset_and_request_log(gusto_emulator, gusto_helpers):
     state = requests.get(base + "/_sandbox/state", timeout=5).json()
     assert state["grants"] == [] and state["counts"]["requests"] == 0
     assert requests.get(base + PAYROLL_PATH, headers=auth(tok), timeout=5).status_code == 401
+
+
+def test_company_job_and_compensation_routes_follow_strict_access(gusto_emulator, gusto_helpers):
+    base = gusto_emulator()
+    own = gusto_helpers.company_tokens(base)["access_token"]
+    other = gusto_helpers.company_tokens(base, OTHER_COMPANY_UUID)["access_token"]
+    job = requests.get(base + f"/v1/employees/{EMPLOYEE}", headers=auth(own), timeout=5).json()["jobs"][0]
+    comp = job["compensations"][0]
+    paths = [f"/v1/companies/{COMPANY_UUID}", f"/v1/jobs/{job['uuid']}", f"/v1/jobs/{job['uuid']}/compensations",
+             f"/v1/compensations/{comp['uuid']}"]
+    for path in paths:
+        assert requests.get(base + path, headers=auth(own), timeout=5).status_code == 200, path
+        r = requests.get(base + path, headers=auth(other), timeout=5)        # another company's → 404
+        assert r.status_code == 404 and r.json()["errors"][0]["category"] == "not_found", path
+        assert requests.get(base + path, timeout=5).status_code == 401, path
+    r = requests.put(base + f"/v1/compensations/{comp['uuid']}", json={"version": comp["version"], "rate": "1.00"},
+                     headers=auth(other), timeout=5)
+    assert r.status_code == 404
+    assert requests.get(base + f"/v1/companies/{OTHER_COMPANY_UUID}", headers=auth(other), timeout=5).json()[
+        "name"] == "Other Holdings LLC"
+    sys_tok = gusto_helpers.system_token(base)
+    assert requests.get(base + paths[0], headers=auth(sys_tok), timeout=5).status_code == 403
+
+
+def test_compensation_update_needs_the_current_version_and_fires_its_event(gusto_emulator, gusto_helpers):
+    base = gusto_emulator()
+    tok = gusto_helpers.company_tokens(base)["access_token"]
+    job = requests.get(base + f"/v1/employees/{EMPLOYEE}", headers=auth(tok), timeout=5).json()["jobs"][0]
+    url = base + f"/v1/compensations/{job['current_compensation_uuid']}"
+    seen = requests.get(url, headers=auth(tok), timeout=5).json()      # two writers read one version
+    first = requests.put(url, json={"version": seen["version"], "rate": "50.00"}, headers=auth(tok), timeout=5)
+    assert first.status_code == 200 and first.json()["rate"] == "50.00"
+    second = requests.put(url, json={"version": seen["version"], "rate": "60.00"}, headers=auth(tok), timeout=5)
+    assert second.status_code == 409
+    assert second.json()["errors"][0]["category"] == "invalid_resource_version"
+    assert requests.get(url, headers=auth(tok), timeout=5).json()["rate"] == "50.00"   # the loser changed nothing
+    fresh = requests.get(url, headers=auth(tok), timeout=5).json()["version"]          # re-read, retry: accepted
+    again = requests.put(url, json={"version": fresh, "rate": "60.00"}, headers=auth(tok), timeout=5)
+    assert again.status_code == 200 and again.json()["rate"] == "60.00"
+    r = requests.put(url, json={"rate": "70.00"}, headers=auth(tok), timeout=5)          # no version
+    assert r.status_code == 422 and r.json()["errors"][0]["error_key"] == "version"
+    r = requests.put(url, json={"version": again.json()["version"], "rate": "lots"}, headers=auth(tok), timeout=5)
+    assert r.status_code == 422 and r.json()["errors"][0]["error_key"] == "rate"
+    r = requests.put(url, json={"version": again.json()["version"]}, headers=auth(tok), timeout=5)
+    assert r.status_code == 200 and r.json()["version"] == again.json()["version"]   # nothing changed
+    events = requests.get(base + "/v1/events", params={"event_type": "employee_job_compensation.*"},
+                          headers=auth(gusto_helpers.system_token(base)), timeout=5).json()
+    assert [(e["event_type"], e["entity_type"], e["entity_uuid"], e["resource_uuid"]) for e in events] == [
+        ("employee_job_compensation.updated", "EmployeeJobCompensation", job["current_compensation_uuid"],
+         COMPANY_UUID)] * 3
+
+
+def test_unknown_routes_need_no_token_and_are_logged(gusto_emulator):
+    base = gusto_emulator()
+    r = requests.get(base + "/v1/payrolls", timeout=5)
+    assert r.status_code == 404 and r.json()["errors"][0]["category"] == "not_found"
+    assert r.headers["X-Gusto-API-Version"] == "2025-06-15"
+    r = requests.post(base + "/_sandbox/no-such-admin-route", json={}, timeout=5)
+    assert r.status_code == 404 and r.json()["errors"][0]["category"] == "not_found"
+    log = requests.get(base + "/_sandbox/requests", timeout=5).json()
+    assert [(e["method"], e["path"], e["status"]) for e in log] == [("GET", "/v1/payrolls", 404)]
 
 
 def test_refuses_production():

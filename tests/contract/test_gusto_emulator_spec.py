@@ -1,6 +1,6 @@
 """The Gusto emulator's responses against the public Gusto OpenAPI spec (2025-06-15).
 
-Known spec-vs-wire deviations are tolerated only where external-apis.md §1.6 documents them
+Known spec-vs-wire deviations are tolerated only where the spec contradicts itself
 (the spec types compensation amounts as numbers while its own examples and the path text say
 "string representations of numeric decimals"), and only of that kind.
 """
@@ -13,7 +13,8 @@ from sandbox.gusto.app import COMPANY_UUID, EXAMPLE_PAYROLL_FILE, PAYROLL_UUID
 PAYROLL_PATH = f"/v1/companies/{COMPANY_UUID}/payrolls/{PAYROLL_UUID}"
 EMPLOYEE_UUIDS = ["187412e1-3dbe-491a-bb2f-2f40323a7067", "187412e1-3dbe-491a-bb2f-2f40323a7012",
                   "187412e1-3dbe-491a-bb2f-2f40323a7781"]
-# §1.6 "Type inconsistency pitfall": schema says number, the wire (and the example) string.
+# Schema Payroll-Employee-Compensations-Base-Type says number; the path description of
+# get-v1-companies-company_id-payrolls-payroll_id, the example and the wire say string.
 COMP_AMOUNTS = [
     (r"employee_compensations\.\*\.(gross_pay|net_pay|check_amount)", "decimal-string"),
     (r"employee_compensations\.\*\.(taxes|deductions)\.\*\.amount", "decimal-string"),
@@ -97,7 +98,7 @@ def test_payroll_list_matches_spec(gusto_emulator, gusto_helpers, validate_gusto
     r = requests.get(base + path, params={"start_date": "2020-01-01", "end_date": "2021-12-31"},
                      headers=auth(token), timeout=5)
     assert r.status_code == 422                                           # > 1 year apart (OAS)
-    assert r.json()["errors"][0]["category"] == "invalid_operation"     # 422 shape of §1.4
+    assert r.json()["errors"][0]["category"] == "invalid_operation"     # Unprocessable-Entity-Error-Object
 
 
 def test_employees_match_spec(gusto_emulator, gusto_helpers, validate_gusto_response):
@@ -229,3 +230,157 @@ def test_reference_data_and_lifecycle_changes_match_spec(gusto_emulator, gusto_h
     body = r.json()
     assert body["terminated"] is True and body["jobs"][0]["title"] == "Senior Clerk"
     assert body["terminations"][0]["effective_date"] == "2020-01-31"
+
+
+# ---------------------------------------------------------------- gaps closed (spec 2025-06-15)
+NOT_FOUND_BODY = {"errors": [{"error_key": "request", "category": "not_found",
+                              "message": "The requested resource was not found."}]}
+
+
+def schema_check(spec, name, instance):
+    """Validate ``instance`` against ``components.schemas[name]`` (for answers whose operation
+    the spec does not list: an unknown route, a 409 the PUT omits, GET /v1/jobs/{job_id})."""
+    import jsonschema
+    schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+    jsonschema.Draft202012Validator(schema).validate(instance)
+
+
+def test_company_show_matches_spec(gusto_emulator, gusto_helpers, gusto_spec, validate_gusto_response):
+    base = gusto_emulator()
+    token = gusto_helpers.company_tokens(base)["access_token"]
+    path = f"/v1/companies/{COMPANY_UUID}"
+    r = requests.get(base + path, headers=auth(token), timeout=5)
+    assert r.status_code == 200
+    assert validate_gusto_response("GET", path, r) == []
+    body = r.json()
+    example = gusto_spec["components"]["schemas"]["Company"]["x-examples"]["success_status"]
+    scoped = {"primary_signatory", "primary_payroll_admin"}      # need scopes the token lacks
+    assert set(body) == set(example) - scoped
+    assert body["uuid"] == COMPANY_UUID and body["name"] == "Example Payroll Co."
+    assert {"name": "Bonus"}.items() <= body["compensations"]["fixed"][0].items()
+    assert {"uuid": None, "name": "Reimbursement"} in body["compensations"]["fixed"]
+    r = requests.get(base + "/v1/companies/00000000-0000-0000-0000-000000000000", headers=auth(token), timeout=5)
+    assert r.status_code == 404 and r.json() == NOT_FOUND_BODY
+    assert validate_gusto_response("GET", "/v1/companies/00000000-0000-0000-0000-000000000000", r) == []
+
+
+def test_job_compensations_match_spec(gusto_emulator, gusto_helpers, gusto_spec, validate_gusto_response,
+                                      validate_gusto_request):
+    base = gusto_emulator()
+    token = gusto_helpers.company_tokens(base)["access_token"]
+    job = requests.get(base + f"/v1/employees/{EMPLOYEE_UUIDS[0]}", headers=auth(token), timeout=5).json()["jobs"][0]
+    r = requests.get(base + f"/v1/jobs/{job['uuid']}", headers=auth(token), timeout=5)
+    assert r.status_code == 200 and r.json() == job
+    schema_check(gusto_spec, "Job", r.json())              # the 2025-06-15 spec lists no GET job
+    path = f"/v1/jobs/{job['uuid']}/compensations"
+    for query in (None, {"include": ["all_compensations"]}):
+        r = requests.get(base + path, params=query, headers=auth(token), timeout=5)
+        assert r.status_code == 200
+        assert validate_gusto_response("GET", path, r, query=query) == []
+        assert [c["uuid"] for c in r.json()] == [job["current_compensation_uuid"]]
+    comp = r.json()[0]
+    assert comp["title"] == job["title"] and comp["rate"] == job["rate"]
+    one = f"/v1/compensations/{comp['uuid']}"
+    r = requests.get(base + one, headers=auth(token), timeout=5)
+    assert r.status_code == 200 and r.json() == comp
+    assert validate_gusto_response("GET", one, r) == []
+    update = {"version": comp["version"], "rate": "52.50", "payment_unit": "Hour",
+              "flsa_status": "Nonexempt", "title": "Senior Warehouse Lead"}
+    r = requests.put(base + one, json=update, headers=auth(token), timeout=5)
+    assert r.status_code == 200
+    assert validate_gusto_response("PUT", one, r) == []
+    validate_gusto_request(requests.get(base + "/_sandbox/requests", timeout=5).json()[-1])
+    updated = r.json()
+    assert (updated["rate"], updated["title"]) == ("52.50", "Senior Warehouse Lead")
+    assert updated["version"] != comp["version"] and len(updated["version"]) == 32
+    # the stale version is refused with the spec's Conflict-Error-Object (409)
+    r = requests.put(base + one, json=update, headers=auth(token), timeout=5)
+    assert r.status_code == 409
+    schema_check(gusto_spec, "Conflict-Error-Object", r.json())
+    assert r.json() == gusto_spec["components"]["schemas"]["Conflict-Error-Object"]["x-examples"]["invalid_version"]
+    # the employee shows the change in its job
+    emp = requests.get(base + f"/v1/employees/{EMPLOYEE_UUIDS[0]}", headers=auth(token), timeout=5)
+    assert validate_gusto_response("GET", f"/v1/employees/{EMPLOYEE_UUIDS[0]}", emp) == []
+    new_job = emp.json()["jobs"][0]
+    assert (new_job["rate"], new_job["title"]) == ("52.50", "Senior Warehouse Lead")
+    assert new_job["version"] != job["version"] and new_job["compensations"][0]["version"] == updated["version"]
+    r = requests.put(base + one, json={"version": updated["version"], "payment_unit": "Fortnight"},
+                     headers=auth(token), timeout=5)
+    assert r.status_code == 422 and validate_gusto_response("PUT", one, r) == []
+
+
+def test_unknown_routes_and_methods_answer_the_spec_not_found_body(gusto_emulator, gusto_helpers, gusto_spec):
+    base = gusto_emulator()
+    token = gusto_helpers.company_tokens(base)["access_token"]
+    for method, path in (("GET", "/v1/no_such_thing"), ("GET", "/nowhere"),
+                         ("DELETE", f"/v1/companies/{COMPANY_UUID}/payrolls"),
+                         ("POST", f"/v1/employees/{EMPLOYEE_UUIDS[0]}"), ("PUT", "/oauth/token")):
+        r = requests.request(method, base + path, headers=auth(token), timeout=5)
+        assert r.status_code == 404, (method, path)
+        assert r.headers["Content-Type"] == "application/json", (method, path)
+        assert r.json() == NOT_FOUND_BODY
+        schema_check(gusto_spec, "Not-Found-Error-Object", r.json())
+
+
+def test_payroll_list_items_carry_uuid_and_reversal_payroll_uuids(gusto_emulator, gusto_helpers,
+                                                                 validate_gusto_response):
+    base = gusto_emulator()
+    token = gusto_helpers.company_tokens(base)["access_token"]
+    path = f"/v1/companies/{COMPANY_UUID}/payrolls"
+    query = {"processing_statuses": ["processed,unprocessed"], "start_date": ["2021-01-01"],
+             "end_date": ["2021-12-31"], "include": ["totals"]}
+    r = requests.get(base + path, params=query, headers=auth(token), timeout=5)
+    assert validate_gusto_response("GET", path, r, query=query) == []
+    assert [p["uuid"] for p in r.json()] == [p["payroll_uuid"] for p in r.json()]
+    assert r.json()[0]["uuid"] == PAYROLL_UUID
+    assert all(p["reversal_payroll_uuids"] == [] for p in r.json())
+
+
+def test_reverse_and_cancel_leave_the_payroll_as_the_spec_describes(gusto_emulator, gusto_helpers, gusto_spec,
+                                                                   validate_gusto_response):
+    base = gusto_emulator()
+    token = gusto_helpers.company_tokens(base)["access_token"]
+    created = [requests.post(base + "/_sandbox/payrolls", timeout=5, json={
+        "compensations": 1, "start_date": start, "end_date": end, "check_date": check}).json()["payroll_uuid"]
+        for start, end, check in (("2021-04-01", "2021-04-15", "2021-04-20"),
+                                  ("2021-04-16", "2021-04-30", "2021-05-05"))]
+    reversed_pid, cancelled_pid = created
+    r = requests.post(base + f"/_sandbox/payrolls/{reversed_pid}/reverse", timeout=5)
+    assert r.json()["event"]["event_type"] == "payroll.reversed"
+    one = f"/v1/companies/{COMPANY_UUID}/payrolls/{reversed_pid}"
+    r = requests.get(base + one, headers=auth(token), timeout=5)
+    assert validate_gusto_response("GET", one, r, allowed=COMP_AMOUNTS)
+    body = r.json()
+    assert body["processed"] is True and len(body["reversal_payroll_uuids"]) == 1
+    schema_check(gusto_spec, "Reversal-Payroll-Uuids-Type", body["reversal_payroll_uuids"])
+    assert body["reversal_payroll_uuids"][0] not in (reversed_pid, cancelled_pid)
+    requests.post(base + f"/_sandbox/payrolls/{reversed_pid}/reverse", timeout=5)   # one reversal
+    assert requests.get(base + one, headers=auth(token), timeout=5).json()["reversal_payroll_uuids"] == \
+        body["reversal_payroll_uuids"]
+
+    r = requests.post(base + f"/_sandbox/payrolls/{cancelled_pid}/cancel", timeout=5)
+    assert r.json()["event"]["event_type"] == "payroll.cancelled"
+    one = f"/v1/companies/{COMPANY_UUID}/payrolls/{cancelled_pid}"
+    r = requests.get(base + one, headers=auth(token), timeout=5)
+    assert validate_gusto_response("GET", one, r) == []
+    body = r.json()
+    schema_check(gusto_spec, "Unprocessed-Payroll", body)
+    assert (body["processed"], body["processed_date"], body["calculated_at"]) == (False, None, None)
+    assert "employee_compensations" not in body and "totals" not in body   # no longer calculated
+
+    path = f"/v1/companies/{COMPANY_UUID}/payrolls"
+    query = {"processing_statuses": ["processed,unprocessed"], "start_date": ["2021-04-01"],
+             "end_date": ["2021-04-30"]}
+    r = requests.get(base + path, params=query, headers=auth(token), timeout=5)
+    assert validate_gusto_response("GET", path, r, query=query) == []
+    items = {p["uuid"]: p for p in r.json()}
+    assert items[reversed_pid]["reversal_payroll_uuids"] == reversal_uuids_of(base, token, reversed_pid)
+    assert items[cancelled_pid]["processed"] is False and items[cancelled_pid]["reversal_payroll_uuids"] == []
+    r = requests.get(base + path, params={"start_date": "2021-04-01", "end_date": "2021-04-30"},
+                     headers=auth(token), timeout=5)
+    assert [p["uuid"] for p in r.json()] == [reversed_pid]               # processed only by default
+
+
+def reversal_uuids_of(base, token, pid):
+    return requests.get(base + f"/v1/companies/{COMPANY_UUID}/payrolls/{pid}", headers=auth(token),
+                        timeout=5).json()["reversal_payroll_uuids"]

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from connector_tasks.connectors.gusto.adapter import employee_from_gusto, payroll_from_gusto
-from connector_tasks.connectors.gusto.client import TokenSet, parse_json
+from connector_tasks.core.client import parse_json
+from connector_tasks.core.oauth import TokenSet
 from connector_tasks.core.errors import MappingError
 from sandbox.gusto.app import EXAMPLE_PAYROLL_FILE, create_app
 

@@ -1,10 +1,12 @@
 """Acumatica's wire format: value-wrapped fields, JSON with exact decimals, error bodies.
 
-Implements ``shared/reference/external-apis.md`` §3.3: every field travels as
-``{"Field": {"value": ...}}`` both ways, with entity metadata (``id``, ``rowNumber``, ``note``,
-``custom``, ``files``, ``_links``, ``error``, ``delete``) beside the fields; a failed PUT echoes
-the entity with per-field ``"error"`` strings (per line in ``Details[i]``), any other failure
-answers ``{"message", "exceptionMessage", "exceptionType", "stackTrace", "innerException"}``.
+Every field travels as ``{"Field": {"value": ...}}`` both ways, with entity metadata (``id``,
+``rowNumber``, ``note``, ``custom``, ``files``, ``_links``, ``error``, ``delete``) beside the
+fields; a failed PUT echoes the entity with per-field ``"error"`` strings (per line in
+``Details[i]``), any other failure answers ``{"message", "exceptionMessage", "exceptionType",
+"stackTrace", "innerException"}``. Source: Acumatica's official REST client,
+https://github.com/Acumatica/AcumaticaRESTAPIClientForCSharp (``Model/EntityBase/Entity.cs``,
+``ApiClientExtensions.cs`` ``CollectErrorsFromEntity``, ``ErrorMessage.cs``).
 Money stays :class:`~decimal.Decimal`: :func:`dumps` writes it as a JSON number digit for
 digit, :func:`loads` reads every number with a fraction back as ``Decimal``.
 """
@@ -14,7 +16,9 @@ import json
 from decimal import Decimal
 from typing import Any
 
-#: §3.3 entity metadata: passed through as is by :func:`wrap`/:func:`unwrap`.
+from connector_tasks.core.client import parse_json
+
+#: Entity metadata (``Entity.cs``): passed through as is by :func:`wrap`/:func:`unwrap`.
 METADATA = ("id", "rowNumber", "note", "custom", "files", "_links", "error", "delete")
 
 
@@ -90,15 +94,16 @@ def dumps(body: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    """Parse a reply body, numbers with a fraction as ``Decimal``. Raises ``ValueError``."""
-    return json.loads(text, parse_float=Decimal)
+    """Parse a reply body, numbers with a fraction as ``Decimal``
+    (:func:`connector_tasks.core.client.parse_json`). Raises ``ValueError``."""
+    return parse_json(text)
 
 
 def entity_errors(entity: Any, prefix: str = "") -> list[str]:
-    """Every error string of a failed PUT's entity echo (§3.3), in document order:
-    the entity's own ``error``, each field's ``{"value", "error"}`` as ``"Field 'value': error"``,
-    linked entities as ``"ContactInfo.Email ..."`` and detail lines as
-    ``"Details line 2: Account '99999': error"`` (lines counted from 1)."""
+    """Every error string of a failed PUT's entity echo (``CollectErrorsFromEntity``), in
+    document order: the entity's own ``error``, each field's ``{"value", "error"}`` as
+    ``"Field 'value': error"``, linked entities as ``"ContactInfo.Email ..."`` and detail lines
+    as ``"Details line 2: Account '99999': error"`` (lines counted from 1)."""
     out: list[str] = []
     if not isinstance(entity, dict):
         return out
@@ -119,10 +124,11 @@ def entity_errors(entity: Any, prefix: str = "") -> list[str]:
 
 
 def error_messages(text: str | None) -> list[str]:
-    """The human messages of an error reply body (§3.3): per-field and per-line errors of an
-    entity echo (see :func:`entity_errors`), else ``exceptionMessage`` (or ``message``) and
-    those of each ``innerException``, else the plain text itself (e.g. the login-limit page,
-    §3.4). Empty list for an empty body."""
+    """The human messages of an error reply body (``ErrorMessage.cs``): per-field and per-line
+    errors of an entity echo (see :func:`entity_errors`), else ``exceptionMessage`` (or
+    ``message``) and those of each ``innerException``, else the plain text itself (e.g. the
+    "API Login Limit" page, ``AuthApi.cs`` ``VerifyResponseAsync``). Empty list for an empty
+    body."""
     if not text or not text.strip():
         return []
     try:

@@ -1,0 +1,210 @@
+"""The TallyPrime emulator's state and XML entry point: :class:`TallyEmulator`.
+
+One XML request at a time (a lock held per request: community clients serialise requests to
+the desktop app, which is single-company and UI-bound — the exact desktop behaviour is an
+ASSUMPTION); every processed request answers HTTP 200 with failures in the body
+(https://help.tallysolutions.com/pre-requisites-for-integrations; tally-database-loader
+checks only ``statusCode == 200``); the reply is in the request's encoding (UTF-16 replies
+are UTF-16LE with a BOM — ASSUMPTION).
+"""
+from __future__ import annotations
+
+import copy
+import threading
+import time
+
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+from .company import Company, ImportFailure, company_table, resolve_company
+from .exports import export_collection, export_day_book, export_object
+from .imports import import_data
+from .xmlio import XML_DECLARATION, decode_request, envelope, find, fmt_amount, text
+
+UNKNOWN_REQUEST = "Unknown Request, cannot be processed"
+
+# Fault reply_bomb: a billion-laughs document (clients must parse replies safely).
+BOMB = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
+        ' <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">\n'
+        ' <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">\n'
+        ' <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">\n'
+        ' <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">\n'
+        ' <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">\n'
+        ' <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">\n'
+        ' <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">\n'
+        ' <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">\n'
+        ' <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">\n'
+        ']>\n<ENVELOPE><BODY><DATA>&lol9;</DATA></BODY></ENVELOPE>')
+
+
+class TallyEmulator:
+    """State (companies, faults, request statistics) and request handling; :func:`create_app`
+    wraps it in Flask. ``config``: ``{"companies": [{"name", "books_from": "YYYYMMDD"}],
+    "loaded": [names]}`` (default one company "Demo Trading Co" from 20200401, all loaded).
+
+    ``xml_lock`` serialises XML requests; ``data_lock`` (re-entrant) guards the state for
+    the admin routes and seeding."""
+
+    def __init__(self, config: dict | None = None):
+        self.config = copy.deepcopy(config or {})
+        self.xml_lock = threading.Lock()      # one XML request at a time (as the desktop app)
+        self.data_lock = threading.RLock()    # guards state for admin routes
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the configured initial state, faults and statistics cleared."""
+        with self.data_lock:
+            self.companies, self.loaded = company_table(self.config)
+            self.faults = {"down": False, "hang_seconds": 0.0, "hang_count": 0,
+                           "reply_bomb": False, "alter_reports_created": 0}
+            self.request_count = 0
+            self.requests: list[dict] = []
+            self.arrived = 0
+            self.max_arrived = 0
+            self.in_flight = 0
+            self.max_in_flight = 0
+
+    def company_for(self, sv) -> Company:
+        """The company a request's STATICVARIABLES ``sv`` names (see
+        :func:`sandbox.tallyprime.company.resolve_company`); raises :class:`ImportFailure`."""
+        return resolve_company(self.companies, self.loaded, text(sv, "SVCURRENTCOMPANY"))
+
+    # ---------------------------------------------------------------- admin
+    def state(self) -> dict:
+        """JSON-safe snapshot: ``request_count``, ``requests`` (``{tallyrequest, type, id}``
+        each), ``max_in_flight``, ``max_concurrent_arrivals``, ``faults`` and ``companies``
+        (name, books_from, loaded, groups, cost categories, cost centres, ledgers, vouchers
+        with lines as ``"Ledger: -12.00"`` strings)."""
+        with self.data_lock:
+            out = {"request_count": self.request_count, "requests": list(self.requests),
+                   "max_in_flight": self.max_in_flight,
+                   "max_concurrent_arrivals": self.max_arrived,
+                   "faults": dict(self.faults), "companies": []}
+            for key, c in self.companies.items():
+                out["companies"].append({
+                    "name": c.name, "books_from": c.books_from, "loaded": key in self.loaded,
+                    "groups": [dict(g) for g in c.groups.values()],
+                    "cost_categories": [dict(g) for g in c.cost_categories.values()],
+                    "cost_centres": [copy.deepcopy(g) for g in c.cost_centres.values()],
+                    "ledgers": [dict(g) for g in c.ledgers.values()],
+                    "vouchers": [{
+                        "remote_id": v["remote_id"], "date": v["date"], "type": v["type"],
+                        "number": v["number"], "narration": v["narration"],
+                        "master_id": v["master_id"], "alter_id": v["alter_id"],
+                        "guid": v["guid"],
+                        "lines": [f"{e['ledger']}: {fmt_amount(e['amount'])}" for e in v["entries"]],
+                    } for v in c.vouchers],
+                })
+            return out
+
+    def set_faults(self, spec: dict) -> dict:
+        """Apply a fault spec (keys documented in :func:`sandbox.tallyprime.app.create_app`);
+        returns the current faults."""
+        with self.data_lock:
+            if "down" in spec:
+                self.faults["down"] = bool(spec["down"])
+            if "hang_seconds" in spec:
+                self.faults["hang_seconds"] = float(spec["hang_seconds"])
+                self.faults["hang_count"] = int(spec.get("count", 1))
+            if spec.get("hang_after_import"):
+                self.faults["hang_after_import"] = float(spec["hang_after_import"])
+            if spec.get("reply_bomb"):
+                self.faults["reply_bomb"] = True
+            if "ctrl_refs" in spec:  # "ref" | "raw" | None: see exports.inject_ctrl
+                self.faults["ctrl_refs"] = spec["ctrl_refs"] or None
+            if "alter_reports_created" in spec:
+                self.faults["alter_reports_created"] = int(spec["alter_reports_created"])
+            if spec.get("unload_company"):
+                self.loaded.discard(spec["unload_company"].casefold())
+            if spec.get("load_company"):
+                self.loaded.add(spec["load_company"].casefold())
+            return dict(self.faults)
+
+    # ---------------------------------------------------------------- XML entry point
+    def handle(self, raw: bytes, content_type: str | None) -> tuple[bytes, str]:
+        """Process one XML request under the request lock; returns ``(body, content type)``
+        (``text/xml; charset=utf-8`` or ``…utf-16``). Applies the faults ``hang_seconds``
+        (sleep before answering, holding the lock), ``reply_bomb`` and ``hang_after_import``
+        (the import completes, only the reply is late)."""
+        hang_after = 0.0
+        with self.data_lock:
+            self.arrived += 1
+            self.max_arrived = max(self.max_arrived, self.arrived)
+        try:
+            with self.xml_lock:
+                with self.data_lock:
+                    self.in_flight += 1
+                    self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                    self.request_count += 1
+                    hang = 0.0
+                    if self.faults["hang_count"] > 0:
+                        hang = self.faults["hang_seconds"]
+                        self.faults["hang_count"] -= 1
+                try:
+                    if hang:
+                        time.sleep(hang)
+                    try:
+                        body_text, encoding = decode_request(raw, content_type)
+                    except UnicodeDecodeError:
+                        body_text, encoding = "", "utf-8"
+                    with self.data_lock:
+                        reply = self.dispatch(body_text)
+                        if self.faults["reply_bomb"]:
+                            self.faults["reply_bomb"] = False
+                            reply = BOMB
+                        hang_after = 0.0
+                        if self.faults.get("hang_after_import") and "<VOUCHER" in body_text \
+                                and "<IMPORTRESULT>" in reply and "<CREATED>0</CREATED>" not in reply:
+                            hang_after = self.faults.pop("hang_after_import")
+                finally:
+                    with self.data_lock:
+                        self.in_flight -= 1
+        finally:
+            with self.data_lock:
+                self.arrived -= 1
+        if hang_after:
+            # The import is done (Tally accepted it); only the reply is late. Sandbox fault.
+            time.sleep(hang_after)
+        if encoding == "utf-16":
+            return b"\xff\xfe" + reply.encode("utf-16-le"), "text/xml; charset=utf-16"
+        return reply.encode("utf-8"), "text/xml; charset=utf-8"
+
+    def dispatch(self, body_text: str) -> str:
+        """Route one decoded request by its ``HEADER`` (``TALLYREQUEST``, ``TYPE``, ``ID``,
+        ``SUBTYPE``; https://help.tallysolutions.com/significance-of-tags) to an import or
+        export and return the reply text; records ``{tallyrequest, type, id}``. Entity
+        declarations → a sandbox error; not XML, not an ENVELOPE or an unknown request →
+        ``Unknown Request, cannot be processed`` (STATUS 0). Caller holds ``data_lock``."""
+        try:
+            root = SafeET.fromstring(XML_DECLARATION.sub("", body_text, count=1))
+        except DefusedXmlException:
+            return envelope("Sandbox: entity declarations are not accepted", status=0)
+        except SafeET.ParseError:
+            return envelope(UNKNOWN_REQUEST, status=0)
+        if root.tag.upper() != "ENVELOPE":
+            return envelope(UNKNOWN_REQUEST, status=0)
+        header = find(root, "HEADER")
+        tally_request = text(header, "TALLYREQUEST").lower()
+        req_type = text(header, "TYPE").lower()
+        req_id = text(header, "ID")
+        self.requests.append({"tallyrequest": text(header, "TALLYREQUEST"), "type": text(header, "TYPE"),
+                              "id": req_id})
+        if tally_request == "import data":
+            desc = find(root, "BODY/IMPORTDATA/REQUESTDESC")
+            return import_data(self, find(desc, "STATICVARIABLES"), find(root, "BODY/IMPORTDATA/REQUESTDATA"),
+                               legacy=True)
+        if tally_request == "import" and req_type == "data":
+            return import_data(self, find(root, "BODY/DESC/STATICVARIABLES"), find(root, "BODY/DATA"),
+                               legacy=False)
+        if tally_request == "export":
+            sv = find(root, "BODY/DESC/STATICVARIABLES")
+            if req_type == "collection":
+                return export_collection(self, root, sv, req_id)
+            if req_type == "object":
+                return export_object(self, sv, text(header, "SUBTYPE"), req_id)
+            if req_type == "data" and req_id.lower() == "day book":
+                return export_day_book(self, sv)
+        return envelope(UNKNOWN_REQUEST, status=0)
+
+
+__all__ = ["TallyEmulator", "ImportFailure", "BOMB"]
