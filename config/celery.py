@@ -7,9 +7,9 @@
   is never handed to a second worker; ``unacked_restore_interval``/``throttle`` of 1 s so a task
   whose whole worker died is restored as soon as its visibility timeout passes (kombu's
   defaults scan only every ~100 s).
-* Queues: ``gusto`` (Gusto calls, under the Gusto budget), ``default`` (store bookkeeping,
-  sweeper) and one ``tally.<connection>`` per Tally connection, served only by that site's
-  ``tally_worker`` with concurrency 1.
+* Queues: ``default`` (routing, store bookkeeping, the sweeper), each system's cloud queues
+  and routes (from the connector registry: the caller passes them), and the agents' lanes
+  (one per connection of a system served by an agent, consumed only by that agent).
 """
 from __future__ import annotations
 
@@ -17,18 +17,15 @@ from kombu import Queue
 
 from config.settings import Settings
 
-GUSTO_QUEUE = "gusto"
 DEFAULT_QUEUE = "default"
-ACUMATICA_QUEUE = "acumatica"  # cloud workers posting to Acumatica (they reach the store)
 
 
-def tally_queue(connection: str) -> str:
-    """The queue name of a Tally connection's local agent: ``tally.<connection>``."""
-    return f"tally.{connection}"
-
-
-def celery_config(settings: Settings) -> dict:
-    """The Celery ``conf`` mapping for ``settings`` (broker = ``settings.redis_url``)."""
+def celery_config(settings: Settings, *, queues: list[str] = (), routes: dict | None = None,
+                  beat: dict | None = None) -> dict:
+    """The Celery ``conf`` mapping for ``settings`` (broker = ``settings.redis_url``): the
+    ``default`` queue plus ``queues`` (every system's cloud queues), ``routes`` (task-name
+    pattern → ``{"queue": ...}``; generic ``connector.*`` tasks go to ``default``), and ``beat``
+    entries added to the sweeper's."""
     transport = {
         "visibility_timeout": settings.visibility_timeout,
         "unacked_restore_interval": 1,
@@ -52,13 +49,9 @@ def celery_config(settings: Settings) -> dict:
         # the soft limit leaves a task a tenth of its time (at most 30 s) to report and retry
         "task_soft_time_limit": settings.task_time_limit - min(30, max(1, settings.task_time_limit // 10)),
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": [Queue(DEFAULT_QUEUE), Queue(GUSTO_QUEUE), Queue(ACUMATICA_QUEUE)],
+        "task_queues": [Queue(q) for q in dict.fromkeys([DEFAULT_QUEUE, *queues])],
         "task_create_missing_queues": True,
-        "task_routes": {
-            "gusto.*": {"queue": GUSTO_QUEUE},
-            "acumatica.*": {"queue": ACUMATICA_QUEUE},
-            "connector.*": {"queue": DEFAULT_QUEUE},
-        },
+        "task_routes": {**(routes or {}), "connector.*": {"queue": DEFAULT_QUEUE}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_hijack_root_logger": False,
@@ -66,7 +59,6 @@ def celery_config(settings: Settings) -> dict:
         "task_send_sent_event": True,
         "beat_schedule": {
             "sweep-stuck-jobs": {"task": "connector.sweep", "schedule": 60.0},
-            # the polling fallback: one gusto.poll_events per connected Gusto connection
-            "poll-gusto-events": {"task": "gusto.poll_all", "schedule": float(settings.poll_interval)},
+            **(beat or {}),
         },
     }

@@ -12,7 +12,7 @@ _PATTERNS = [
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1\2 [REDACTED]"),
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [REDACTED]"),
     (re.compile(r"(?i)(['\"]?(?:access_token|refresh_token|client_secret|verification_token|password|secret|api_key|token)['\"]?\s*[:=]\s*['\"]?)[^'\"&\s,}]+"), r"\1[REDACTED]"),
-    (re.compile(r"(?i)(x-gusto-signature['\"]?\s*[:=]\s*['\"]?)[0-9a-f]{16,}"), r"\1[REDACTED]"),
+    (re.compile(r"(?i)(x-[a-z0-9-]*signature[a-z0-9-]*['\"]?\s*[:=]\s*['\"]?)(?:sha256=)?[0-9a-f]{16,}"), r"\1[REDACTED]"),
     (re.compile(r"(?i)([?&](?:code|client_secret|refresh_token|access_token)=)[^&\s]+"), r"\1[REDACTED]"),
 ]
 

@@ -1,8 +1,9 @@
 """``ml-connector``: the operator's command line.
 
-Commands: ``db upgrade``, ``connections`` (add, list), ``gusto subscribe|poll|reference-data``,
-``mappings show|set|unset``, ``backfill``, ``jobs list [--failed]``, ``jobs replay ID``,
-``audit ID``, ``relay``, ``rotate-keys``, ``web`` and ``worker``.
+Commands: ``db upgrade``, ``connections`` (add, set, list), ``mappings show|set|unset``,
+``backfill``, ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``, ``relay``,
+``rotate-keys``, ``web`` and ``worker``; plus each system's own group (its registry entry's
+``cli``, e.g. ``ml-connector <system> ...``).
 """
 from __future__ import annotations
 
@@ -44,89 +45,111 @@ def connections() -> None:
     """Connected accounts."""
 
 
+def _system_names() -> list[str]:
+    from connector_tasks.connectors import registry
+
+    return list(registry.names())
+
+
+def _parse_sets(pairs: tuple[str, ...]) -> dict:
+    """``key=value`` pairs → settings changes; a value is read as JSON when it parses (numbers,
+    true/false, lists), else kept as text; an empty value resets the setting."""
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--set takes key=value, got {pair!r}")
+        if raw == "":
+            out[key] = None
+            continue
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
 @connections.command("add")
 @click.argument("name")
-@click.option("--system", type=click.Choice(["gusto", "tallyprime"]), required=True)
-@click.option("--account", help="Gusto company uuid (set by OAuth) or the Tally company name")
-@click.option("--target", help="for a Gusto connection: the Tally connection its journals go to")
+@click.option("--system", type=click.Choice(_system_names()), required=True)
+@click.option("--account", help="the account in that system (a company id or name; OAuth sets it for some)")
+@click.option("--target", "targets", multiple=True, help="a connection this one's data goes to (repeatable)")
 @click.option("--base-url", help="override the system's base URL for this connection")
-def connections_add(name, system, account, target, base_url) -> None:
-    """Create (or update) connection NAME."""
-    from sqlalchemy import select
-
-    from connector_tasks.store import repo
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a typed setting (repeatable)")
+def connections_add(name, system, account, targets, base_url, sets) -> None:
+    """Create (or update) connection NAME; settings are checked against the system's schema."""
+    from connector_tasks.connections import find_connection, write_settings
+    from connector_tasks.connectors import registry
+    from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope, upgrade
     from connector_tasks.store.models import Connection
 
     s = _settings()
     upgrade(s.database_url)
+    changes = _parse_sets(sets)
+    if targets:
+        changes["targets"] = list(targets)
+    if base_url:
+        changes["base_url"] = base_url
     with session_scope(s.database_url) as session:
-        conn = session.scalar(select(Connection).where(Connection.name == name))
+        conn = find_connection(session, name)
+        if conn is not None and conn.system != system:
+            raise click.ClickException(f"connection {name!r} is a {conn.system} connection")
         if conn is None:
             conn = Connection(name=name, system=system, settings={})
             session.add(conn)
-        conn.system = system
         conn.account = account or conn.account
         session.flush()
-        repo.merge_settings(session, conn.id, {k: v for k, v in (("target", target), ("base_url", base_url)) if v})
-        if system == "tallyprime":
+        try:
+            write_settings(session, conn, changes)
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
+        if not registry.get(system).oauth:
             conn.status = "connected"
     click.echo(f"connection {name} ({system}) saved")
 
 
+@connections.command("set")
+@click.argument("name")
+@click.argument("sets", nargs=-1, required=True, metavar="KEY=VALUE...")
+def connections_set(name, sets) -> None:
+    """Change settings of connection NAME (checked against its system's schema)."""
+    from connector_tasks.connections import get_connection, write_settings
+    from connector_tasks.core.errors import ConnectorError
+    from connector_tasks.store.db import session_scope
+
+    with session_scope(_settings().database_url) as session:
+        try:
+            conn = get_connection(session, name)
+            new = write_settings(session, conn, _parse_sets(sets))
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(json.dumps(new.to_dict() if new is not None else {}))
+
+
+#: runtime-state keys short enough for ``connections list``
+STATE_SHOWN = ("webhook_status", "events_cursor", "events_polled_at")
+
+
 @connections.command("list")
 def connections_list() -> None:
-    """List connections (never their credentials)."""
+    """List connections with their settings and runtime state (never their credentials)."""
     from sqlalchemy import select
 
+    from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
     from connector_tasks.store.models import Connection
 
     with session_scope(_settings().database_url) as session:
         for c in session.scalars(select(Connection).order_by(Connection.id)):
+            state = {k: v for k, v in repo.all_state(session, c.id).items() if k in STATE_SHOWN}
             click.echo(f"{c.name:20} {c.system:11} {c.status:10} {c.account or '-':40} "
-                       f"{json.dumps({k: v for k, v in (c.settings or {}).items()})}")
-
-
-@main.group()
-def gusto() -> None:
-    """Gusto connection set-up."""
-
-
-@gusto.command("subscribe")
-@click.argument("connection")
-def gusto_subscribe(connection: str) -> None:
-    """Register the webhook subscription of CONNECTION and complete the handshake."""
-    from connector_tasks.connectors.gusto.service import register_webhook
-
-    sub = register_webhook(connection)
-    click.echo(f"subscription {sub['uuid']} is {sub.get('status')}")
-
-
-@gusto.command("poll")
-@click.argument("connection")
-def gusto_poll(connection: str) -> None:
-    """Read Gusto's /v1/events for CONNECTION now (the polling fallback beat does this every
-    GUSTO_POLL_SECONDS) and feed new events to the inbound path."""
-    from connector_tasks.connectors.gusto.sync import poll_events
-
-    r = poll_events(connection)
-    click.echo(f"{r['new']} new event(s), {r['duplicates']} already received; cursor {r['cursor']}")
-
-
-@gusto.command("reference-data")
-@click.argument("connection")
-def gusto_reference_data(connection: str) -> None:
-    """Read CONNECTION's earning types and pay schedules and create their ledgers in the target."""
-    from connector_tasks.celery_app import app
-
-    app.send_task("gusto.sync_reference_data", args=[connection])
-    click.echo(f"reference data of {connection} queued; see `ml-connector jobs list`")
+                       f"{json.dumps(c.settings or {})}" + (f" {json.dumps(state)}" if state else ""))
 
 
 @main.group()
 def mappings() -> None:
-    """Which ledger each pay component and earning type goes to (per Gusto connection)."""
+    """Which ledger each pay component and earning type goes to (per payroll source connection)."""
 
 
 @mappings.command("show")
@@ -134,7 +157,7 @@ def mappings() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def mappings_show(connection: str, as_json: bool) -> None:
     """Show CONNECTION's effective mapping (defaults and a person's choices)."""
-    from connector_tasks.mappings import show
+    from connector_tasks.flows.mapping.edit import show
 
     m = show(connection)
     if as_json:
@@ -153,12 +176,12 @@ def mappings_show(connection: str, as_json: bool) -> None:
 @click.argument("key")
 @click.argument("ledger")
 @click.option("--earning-type", is_flag=True, help="KEY is an earning type's name, not a pay component")
-@click.option("--wait", default=30.0, show_default=True, help="seconds to wait for the Tally agent")
+@click.option("--wait", default=30.0, show_default=True, help="seconds to wait for the target's agent")
 def mappings_set(connection: str, key: str, ledger: str, earning_type: bool, wait: float) -> None:
     """Map pay component KEY (or an earning type) of CONNECTION to LEDGER; the ledger must
-    exist in the target's books (checked through the Tally agent)."""
+    exist in the targets' books (checked through their agents)."""
     from connector_tasks.core.errors import ConnectorError
-    from connector_tasks.mappings import set_mapping
+    from connector_tasks.flows.mapping.edit import set_mapping
 
     try:
         row = set_mapping(connection, "earning_type" if earning_type else "ledger", key, ledger, wait=wait)
@@ -173,7 +196,7 @@ def mappings_set(connection: str, key: str, ledger: str, earning_type: bool, wai
 @click.option("--earning-type", is_flag=True)
 def mappings_unset(connection: str, key: str, earning_type: bool) -> None:
     """Drop CONNECTION's mapping of KEY (back to the default ledger)."""
-    from connector_tasks.mappings import unset_mapping
+    from connector_tasks.flows.mapping.edit import unset_mapping
 
     done = unset_mapping(connection, "earning_type" if earning_type else "ledger", key)
     click.echo(f"{key}: " + ("back to the default ledger" if done else "was not mapped"))
@@ -187,21 +210,29 @@ def mappings_unset(connection: str, key: str, earning_type: bool) -> None:
 @click.option("--timeout", default=1800.0, show_default=True, help="seconds to follow them")
 def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
     """Post every payroll of CONNECTION processed with a pay period within --from..--to
-    (payrolls already posted are not posted again), with a progress display."""
+    (payrolls already posted are not posted again), with a progress display. The connection's
+    system must offer a backfill (its registry ``source`` module's ``backfill``)."""
     import time
 
     from sqlalchemy import select
 
-    from connector_tasks.connectors.gusto.sync import backfill_payrolls
-    from connector_tasks.flows.payroll_to_journal import FLOW
+    from connector_tasks.connections import get_connection
+    from connector_tasks.connectors import registry
+    from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope
     from connector_tasks.store.models import SyncJob
 
-    from connector_tasks.core.errors import ConnectorError
-
     if end < start:
         raise click.ClickException(f"--to {end.date()} is before --from {start.date()}")
-    with click.progressbar(length=1, label="reading payrolls from Gusto") as bar:
+    with session_scope(_settings().database_url) as s:
+        try:
+            spec = registry.get(get_connection(s, connection).system)
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
+    run_backfill = getattr(spec.load("source"), "backfill", None) if spec.source else None
+    if run_backfill is None:
+        raise click.ClickException(f"{spec.title} connections offer no backfill")
+    with click.progressbar(length=1, label=f"reading payrolls from {spec.title}") as bar:
         state = {"total": None}
 
         def progress(done, total, _pid):
@@ -211,7 +242,7 @@ def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
             bar.update(1)
 
         try:
-            payrolls = backfill_payrolls(connection, start.date(), end.date(), progress)
+            flow, payrolls = run_backfill(connection, start.date(), end.date(), progress)
         except ConnectorError as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(f"{len(payrolls)} processed payroll(s) in {start.date()}..{end.date()} fed to the inbound path")
@@ -221,16 +252,17 @@ def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
     last = None
     while True:
         with session_scope(_settings().database_url) as s:
-            jobs = s.scalars(select(SyncJob).where(SyncJob.flow == FLOW, SyncJob.source_id.in_(payrolls))).all()
+            jobs = s.scalars(select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id.in_(payrolls))).all()
             counts: dict[str, int] = {}
             for j in jobs:
                 counts[j.status] = counts.get(j.status, 0) + 1
-        counts["waiting"] = len(payrolls) - len(jobs)
+            counts["waiting"] = len(set(payrolls) - {j.source_id for j in jobs})
+            finished = all(j.status in ("done", "failed", "cancelled") for j in jobs)
         line = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
         if line != last:
             click.echo(f"  {line}")
             last = line
-        if counts.get("done", 0) + counts.get("failed", 0) + counts.get("cancelled", 0) == len(payrolls):
+        if counts["waiting"] == 0 and finished:
             break
         if time.monotonic() > deadline:
             raise click.ClickException("jobs still running; follow them with `ml-connector jobs list`")
@@ -249,7 +281,7 @@ def jobs() -> None:
 @click.option("--status", help="only jobs in this state")
 def jobs_list(failed: bool, status: str | None) -> None:
     """List jobs, newest first."""
-    from connector_tasks.operations import job_summaries
+    from connector_tasks.jobs.replay import job_summaries
 
     rows = job_summaries(status="failed" if failed else status)
     if not rows:
@@ -264,7 +296,7 @@ def jobs_list(failed: bool, status: str | None) -> None:
 @click.argument("job_id", type=int)
 def jobs_replay(job_id: int) -> None:
     """Re-run job JOB_ID under its own idempotency key."""
-    from connector_tasks.operations import replay_job
+    from connector_tasks.jobs.replay import replay_job
 
     click.echo(json.dumps(replay_job(job_id)))
 
@@ -273,8 +305,8 @@ def jobs_replay(job_id: int) -> None:
 @click.argument("source_id")
 @click.option("--json", "as_json", is_flag=True, help="the whole trail as JSON")
 def audit(source_id: str, as_json: bool) -> None:
-    """Print the audit trail of SOURCE_ID (a payroll or employee uuid): its events, jobs with
-    every attempt and the target's reply, and where it landed."""
+    """Print the audit trail of SOURCE_ID (a payroll's or employee's id in its source): its
+    events, jobs with every attempt and the target's reply, and where it landed."""
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
 
@@ -312,7 +344,7 @@ def audit(source_id: str, as_json: bool) -> None:
 def relay(poll: float, batch: int) -> None:
     """Publish stored webhook events in batches (WEBHOOK_ENQUEUE=relay, the default)."""
     from config.logging import configure_logging
-    from connector_tasks.relay import run_relay
+    from connector_tasks.pipeline.relay import run_relay
 
     configure_logging(_settings().log_level)
     run_relay(poll=poll, batch=batch)
@@ -341,18 +373,36 @@ def web(bind: str, workers: int) -> None:
                                "webapp:create_app()"])
 
 
+def cloud_queues() -> list[str]:
+    """``default`` and every cloud queue the registry declares: what a cloud worker serves."""
+    from config.celery import DEFAULT_QUEUE
+    from connector_tasks.connectors import registry
+
+    return list(dict.fromkeys([DEFAULT_QUEUE, *registry.cloud_queues()]))
+
+
 @main.command()
-@click.option("--queues", default="gusto,default", show_default=True)
-@click.option("--concurrency", default=2, show_default=True)
-def worker(queues: str, concurrency: int) -> None:
-    """Run a Celery worker for QUEUES (not the Tally queues: those are tally_worker's)."""
+@click.option("--queues", help="comma-separated queues (default: default and every system's cloud queue)")
+@click.option("--concurrency", "-c", default=2, show_default=True)
+@click.option("--name", "-n", default="worker@%h", show_default=True, help="the worker's node name")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def worker(queues: str | None, concurrency: int, name: str, loglevel: str) -> None:
+    """Run a Celery worker for QUEUES (never an agent's lane: that is the agent's)."""
     from connector_tasks.celery_app import app
 
-    app.worker_main(["worker", "-Q", queues, "-c", str(concurrency), "--without-gossip",
-                     "--without-mingle", "-l", "INFO"])
+    app.worker_main(["worker", "-Q", queues or ",".join(cloud_queues()), "-c", str(concurrency), "-n", name,
+                     "--without-gossip", "--without-mingle", "-l", loglevel])
 
 
-main.add_command(__import__("connector_tasks.connectors.acumatica.cli", fromlist=["acumatica"]).acumatica)
+def _add_system_groups() -> None:
+    """Add each system's own command group (its registry entry's ``cli``)."""
+    from connector_tasks.connectors import registry
+
+    for spec in registry.with_part("cli"):
+        main.add_command(spec.load("cli"), spec.name)
+
+
+_add_system_groups()
 
 
 if __name__ == "__main__":  # pragma: no cover

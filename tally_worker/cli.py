@@ -17,8 +17,8 @@ def main() -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def run(connection: str, loglevel: str) -> None:
     """Serve queue ``tally.<connection>`` with one process, one task at a time."""
-    from config.celery import tally_queue
     from connector_tasks.celery_app import app
+    from connector_tasks.connectors.tallyprime.target import tally_queue
 
     app.worker_main(["worker", "-Q", tally_queue(connection), "-c", "1", "--prefetch-multiplier", "1",
                      "-n", f"tally-{connection}@%h", "--without-gossip", "--without-mingle",
@@ -30,10 +30,10 @@ def run(connection: str, loglevel: str) -> None:
 @click.option("--url", help="TallyPrime's XML port (default TALLY_URL)")
 def check(company: str, url: str | None) -> None:
     """Report whether TallyPrime answers and the company is loaded (exit 1 when not)."""
-    from config.settings import get_settings
+    from connector_tasks import runtime
     from connector_tasks.connectors.tallyprime.client import TallyClient
 
-    report = TallyClient(url or get_settings().tally_url, company).check()
+    report = TallyClient(url or runtime.app_settings("tallyprime").url, company).check()
     click.echo(json.dumps(report, indent=2))
     sys.exit(0 if report.get("reachable") and report.get("company_loaded") else 1)
 

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 
 from connector_tasks import runtime
 from connector_tasks.core.errors import ConnectorError, MappingError
-from connector_tasks.operations import job_summaries, replay_job
+from connector_tasks.jobs.replay import job_summaries, replay_job
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 
@@ -53,8 +53,8 @@ def audit(source_id: str):
 
 @bp.get("/connections/<name>/mappings")
 def mappings(name: str):
-    """The connection's effective payroll mapping (:func:`connector_tasks.mappings.show`)."""
-    from connector_tasks.mappings import show
+    """The connection's effective payroll mapping (:func:`connector_tasks.flows.mapping.edit.show`)."""
+    from connector_tasks.flows.mapping.edit import show
 
     try:
         return jsonify(show(name))
@@ -66,8 +66,8 @@ def mappings(name: str):
 def set_mapping(name: str, kind: str, key: str):
     """Body ``{"ledger": "..."}``: map pay component (``kind=ledger``) or earning type
     (``kind=earning_type``) ``key`` to an existing ledger. 422 with the reason (a missing
-    ledger is named); 503 when the Tally agent does not answer."""
-    from connector_tasks.mappings import set_mapping as save
+    ledger is named); 503 when the target's agent does not answer."""
+    from connector_tasks.flows.mapping.edit import set_mapping as save
 
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("ledger"), str):

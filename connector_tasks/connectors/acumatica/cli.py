@@ -37,9 +37,9 @@ def acumatica() -> None:
 def connect(name, base_url, endpoint_version, tenant, branch, ledger, auth, client_id, client_secret,
             username, password, release, subaccount, requests_per_minute, concurrent_requests) -> None:
     """Create or update Acumatica connection NAME (credentials stored encrypted)."""
-    from sqlalchemy import select
-
     from connector_tasks import runtime
+    from connector_tasks.connections import find_connection, write_settings
+    from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope, upgrade
     from connector_tasks.store.models import Connection
@@ -48,16 +48,21 @@ def connect(name, base_url, endpoint_version, tenant, branch, ledger, auth, clie
         raise click.UsageError("--auth oauth needs --client-id and --client-secret")
     upgrade(_url())
     with session_scope(_url()) as s:
-        conn = s.scalar(select(Connection).where(Connection.name == name))
+        conn = find_connection(s, name)
+        if conn is not None and conn.system != "acumatica":
+            raise click.ClickException(f"connection {name!r} is a {conn.system} connection")
         if conn is None:
             conn = Connection(name=name, system="acumatica", settings={})
             s.add(conn)
-        conn.system, conn.account, conn.status = "acumatica", tenant, "connected"
+        conn.account, conn.status = tenant, "connected"
         s.flush()
-        repo.merge_settings(s, conn.id, {
-            "base_url": base_url.rstrip("/"), "endpoint_version": endpoint_version, "branch": branch,
-            "ledger": ledger, "auth": auth, "release": release, "subaccount": subaccount,
-            "requests_per_minute": requests_per_minute, "concurrent_requests": concurrent_requests})
+        try:
+            write_settings(s, conn, {
+                "base_url": base_url.rstrip("/"), "endpoint_version": endpoint_version, "branch": branch,
+                "ledger": ledger, "auth": auth, "release": release, "subaccount": subaccount,
+                "requests_per_minute": requests_per_minute, "concurrent_requests": concurrent_requests})
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
         creds = {"username": username, "password": password}
         if auth == "oauth":
             creds.update(client_id=client_id, client_secret=client_secret)
@@ -76,8 +81,10 @@ def map_ledger(connection, ledger, account, subaccount) -> None:
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
 
+    from connector_tasks.connections import get_connection
+
     with session_scope(_url()) as s:
-        conn = repo.get_connection(s, connection)
+        conn = get_connection(s, connection)
         repo.set_mapping(s, conn.id, GL_KIND, ledger, account, {"subaccount": subaccount} if subaccount else {})
     click.echo(f"{ledger} → {account}{' / ' + subaccount if subaccount else ''}")
 
@@ -92,8 +99,10 @@ def check(connection) -> None:
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
 
+    from connector_tasks.connections import get_connection
+
     with session_scope(_url()) as s:
-        conn = repo.get_connection(s, connection)
+        conn = get_connection(s, connection)
         names = set(DEFAULT_GL_ACCOUNTS) | set(repo.mapping_overrides(s, conn.id, kind=GL_KIND))
         accounts = service.gl_accounts(s, conn, sorted(names))
         client = service.client_for(conn)

@@ -1,11 +1,9 @@
 """Acumatica connection plumbing shared by the tasks and the CLI: settings, credentials, the
 client with its licence budgets, the GL mapping.
 
-Connection (``system="acumatica"``): ``account`` = the tenant (company); ``settings``:
-``base_url`` (``https://<host>/<instance>``), ``endpoint_version`` (e.g. ``24.200.001``),
-``branch``, ``ledger`` (default ``ACTUAL``), ``release`` (bool), ``subaccount`` (default
-subaccount), ``requests_per_minute``, ``concurrent_requests``, ``auth`` (``oauth`` |
-``cookie``); ``credentials`` (encrypted): ``username``, ``password`` and for OAuth
+Connection (``system="acumatica"``): ``account`` = the tenant (company); ``settings``: an
+:class:`~connector_tasks.connectors.acumatica.settings.AcumaticaSettings`; ``credentials``
+(encrypted): ``username``, ``password`` and for OAuth
 ``client_id`` (``<guid>@<tenant>``), ``client_secret``; the OAuth tokens are kept beside them
 under ``oauth_tokens``.
 """
@@ -14,28 +12,20 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from connector_tasks import runtime
+from connector_tasks.connections import settings_of
 from connector_tasks.connectors.acumatica.adapter import AcumaticaLedgerTarget
 from connector_tasks.connectors.acumatica.client import SYSTEM, AcumaticaClient, TokenSet
 from connector_tasks.connectors.acumatica.limits import concurrency_slots, rate_budget
 from connector_tasks.connectors.acumatica.mapping import DEPARTMENT_KIND, GL_KIND, GlAccount, resolve_accounts
-from connector_tasks.core.errors import ConfigurationError
+from connector_tasks.connectors.acumatica.settings import AcumaticaSettings
 from connector_tasks.store import repo
 from connector_tasks.store.models import Connection
 from connector_tasks.store.tokens import StoredTokens
 
-REQUIRED_SETTINGS = ("base_url", "endpoint_version", "branch")
-
-
-def check_settings(conn: Connection) -> dict:
-    """The connection's settings; raises :class:`ConfigurationError` naming a missing one."""
-    settings = dict(conn.settings or {})
-    for key in REQUIRED_SETTINGS:
-        if not settings.get(key):
-            raise ConfigurationError(f"Acumatica connection {conn.name!r} has no {key!r} setting", system=SYSTEM)
-    if settings.get("auth", "oauth") not in ("oauth", "cookie"):
-        raise ConfigurationError(f"Acumatica connection {conn.name!r}: auth must be 'oauth' or 'cookie'",
-                                 system=SYSTEM)
-    return settings
+def check_settings(conn) -> AcumaticaSettings:
+    """The connection's typed settings; raises :class:`ConfigurationError` naming a missing or
+    bad one."""
+    return settings_of(conn).require(conn.name)
 
 
 def client_for(conn: Connection) -> AcumaticaClient:
@@ -46,15 +36,17 @@ def client_for(conn: Connection) -> AcumaticaClient:
     settings = check_settings(conn)
     creds = repo.read_credentials(conn, runtime.vault())
     redis = runtime.redis_client()
-    budget = rate_budget(redis, conn.name, settings)
-    timeout = (5.0, float(settings.get("timeout", 30)))
-    slots = concurrency_slots(redis, conn.name, settings, lease=timeout[1] + 10)
-    auth = settings.get("auth", "oauth")
+    limits = settings.to_dict()
+    budget = rate_budget(redis, conn.name, limits)
+    timeout = (5.0, float(settings.timeout))
+    slots = concurrency_slots(redis, conn.name, limits, lease=timeout[1] + 10)
+    auth = settings.auth
     return AcumaticaClient(
-        settings["base_url"], settings["endpoint_version"], auth=auth,
+        settings.base_url, settings.endpoint_version, auth=auth,
         client_id=creds.get("client_id"), client_secret=creds.get("client_secret"),
         username=creds.get("username"), password=creds.get("password"), tenant=conn.account,
-        branch=settings.get("branch"), token_store=StoredTokens(conn.id, TokenSet, system=SYSTEM, key="oauth_tokens") if auth == "oauth" else None,
+        branch=settings.branch,
+        token_store=StoredTokens(conn.id, TokenSet, system=SYSTEM, key="oauth_tokens") if auth == "oauth" else None,
         before_request=(lambda: budget.acquire(max_wait=10.0)) if budget else None,
         on_rate_limited=budget.penalize if budget else None, slots=slots, timeout=timeout)
 
@@ -63,7 +55,7 @@ def gl_accounts(session: Session, conn: Connection, ledgers) -> dict[str, GlAcco
     """``{ledger: GlAccount}`` for ``ledgers`` from ``conn``'s ``gl_account`` rows and the
     defaults. Raises MappingError naming an unmapped ledger."""
     return resolve_accounts(ledgers, repo.mapping_overrides(session, conn.id, kind=GL_KIND),
-                            default_subaccount=(conn.settings or {}).get("subaccount"))
+                            default_subaccount=settings_of(conn).subaccount)
 
 
 def department_overrides(session: Session, conn: Connection) -> dict[str, dict]:
@@ -74,5 +66,5 @@ def department_overrides(session: Session, conn: Connection) -> dict[str, dict]:
 def ledger_target(conn: Connection, accounts: dict[str, GlAccount], client: AcumaticaClient) -> AcumaticaLedgerTarget:
     """The LedgerTarget port for ``conn`` over ``client``."""
     settings = check_settings(conn)
-    return AcumaticaLedgerTarget(client, accounts, branch=settings["branch"],
-                                 ledger=settings.get("ledger") or "ACTUAL", release=bool(settings.get("release")))
+    return AcumaticaLedgerTarget(client, accounts, branch=settings.branch, ledger=settings.ledger or "ACTUAL",
+                                 release=settings.release)

@@ -1,17 +1,16 @@
-"""Acumatica as a ledger target (see :mod:`connector_tasks.targets`): journals and employees go
-to the cloud workers' ``acumatica`` queue, which have store access."""
+"""Acumatica as a ledger target (see :mod:`connector_tasks.flows.targets`): journals and
+employees go to the cloud workers' ``acumatica`` queue, which have store access."""
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
-
-from config.celery import ACUMATICA_QUEUE
 
 from connector_tasks.connectors.acumatica.mapping import department_id
 from connector_tasks.connectors.acumatica.service import check_settings, department_overrides, gl_accounts
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 from connector_tasks.store.models import Connection
 
-QUEUE = ACUMATICA_QUEUE
+#: the cloud queue of Acumatica's tasks (its registry entry's ``queues``)
+QUEUE = "acumatica"
 
 
 def journal_payload(session: Session, target: Connection, entry: JournalEntry,

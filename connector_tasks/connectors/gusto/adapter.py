@@ -1,7 +1,8 @@
 """Gusto JSON → domain objects (:class:`PayrollRun`, :class:`Employee`), and the ports.
 
-Implements the payroll and employee shapes of ``shared/reference/external-apis.md`` §1.6 and
-§1.7. Amounts go through :func:`connector_tasks.domain.model.money` (strings and ``Decimal``
+Implements the payroll and employee shapes of Gusto's OpenAPI document (``Payroll-Show``,
+``Payroll-Totals-Type``, ``Employee``; https://docs.gusto.com/embedded-payroll/reference and
+the spec at https://github.com/Gusto/gusto-python-client, ``.speakeasy/logs/changes/new.openapi.yaml``). Amounts go through :func:`connector_tasks.domain.model.money` (strings and ``Decimal``
 accepted, float refused); dates through ``date.fromisoformat``. Bad data raises
 :class:`MappingError`.
 """
@@ -14,7 +15,7 @@ from connector_tasks.domain.model import (
     ZERO, Employee, EmployeeCompensation, PayrollRun, PayrollTotals, money,
 )
 
-# PayrollTotals field ← Gusto totals key (§1.6 / OAS Payroll-Totals-Type). "benefits" is "the
+# PayrollTotals field ← Gusto totals key (OAS Payroll-Totals-Type). "benefits" is "the
 # total amount of company contributed benefits" → employer_benefits.
 TOTALS_MAP = {
     "gross_pay": "gross_pay",
@@ -47,7 +48,7 @@ def _date(value, what: str) -> dt.date:
 
 
 def payroll_from_gusto(data: dict) -> PayrollRun:
-    """Map a Gusto payroll (``GET …/payrolls/{id}`` body, all compensation pages merged, §1.6)
+    """Map a Gusto payroll (``GET …/payrolls/{id}`` body, all compensation pages merged)
     to a :class:`PayrollRun`.
 
     The id is ``payroll_uuid`` or ``uuid``; ``totals`` map onto :class:`PayrollTotals`
@@ -104,6 +105,8 @@ def payroll_from_gusto(data: dict) -> PayrollRun:
         compensations=tuple(comps),
         off_cycle=bool(data.get("off_cycle", False)),
         version=data.get("version"),
+        # OAS Payroll ``reversal_payroll_uuids``: "Array of reversal payroll UUIDs, if applicable"
+        reversed=bool(data.get("reversal_payroll_uuids")),
     )
 
 
@@ -113,7 +116,7 @@ def _primary_job(data: dict) -> dict:
 
 
 def employee_from_gusto(data: dict) -> Employee:
-    """Map a Gusto employee (OAS ``Employee``, §1.7) to :class:`Employee`.
+    """Map a Gusto employee (OAS ``Employee``) to :class:`Employee`.
 
     ``title`` and ``hire_date`` come from the primary job (else the first job; ``hired_at`` /
     ``title`` at top level as fallbacks); an empty title is ``None``. Raises
@@ -124,7 +127,7 @@ def employee_from_gusto(data: dict) -> Employee:
         raise MappingError("Gusto employee has no uuid", system="gusto")
     job = _primary_job(data)
     hire = job.get("hire_date") or data.get("hired_at")
-    # the active termination's effective date (§1.7 ``terminations[]``)
+    # the active termination's effective date (OAS ``Termination``)
     active = [t for t in (data.get("terminations") or []) if isinstance(t, dict) and t.get("active")]
     ends = sorted(t.get("effective_date") for t in active if t.get("effective_date"))
     return Employee(
@@ -153,19 +156,30 @@ class GustoPayrollSource:
         self.company_id = company_id
 
     def get_payroll(self, payroll_id: str) -> PayrollRun:
-        """The processed run with every employee compensation (all pages read)."""
+        """The processed run with every employee compensation (all pages read). Raises
+        MappingError when Gusto holds it as not processed."""
         return payroll_from_gusto(self.client.get_payroll(self.company_id, payroll_id))
+
+    def current_payroll(self, payroll_id: str) -> PayrollRun | None:
+        """The run as Gusto holds it now: ``None`` when it is not processed (a cancelled payroll
+        goes back to unprocessed: OAS ``Unprocessed-Payroll``, "A payroll that has been
+        transitioned back to unprocessed state after cancellation"), else the run with
+        ``reversed`` set when Gusto lists reversal payrolls for it."""
+        data = self.client.get_payroll(self.company_id, payroll_id)
+        if not data.get("processed"):
+            return None
+        return payroll_from_gusto(data)
 
     def list_employees(self) -> list[Employee]:
         """Every employee of the company, terminated ones included."""
         return [employee_from_gusto(e) for e in self.client.list_employees(self.company_id)]
 
     def get_employee(self, employee_id: str) -> Employee:
-        """One employee as Gusto knows them now (``GET /v1/employees/{id}``, §1.7)."""
+        """One employee as Gusto knows them now (``GET /v1/employees/{id}``)."""
         return employee_from_gusto(self.client.get_employee(employee_id))
 
     def earning_types(self) -> list[str]:
-        """Names of the company's active earning types, default and custom (§1.7)."""
+        """Names of the company's active earning types, default and custom (OAS ``Earning-Type-List``)."""
         body = self.client.list_earning_types(self.company_id) or {}
         return [e["name"] for group in ("default", "custom") for e in body.get(group) or []
                 if e.get("name") and e.get("active", True)]

@@ -9,8 +9,8 @@ it), so mappings are validated against a snapshot the agent exports on request:
 2. the agent exports ledgers with their groups, cost categories, cost centres and the
    company's last master/voucher AlterIDs (external-apis §2.2 collection exports and
    "Change tracking") and sends :func:`record_tally_masters` to the ``default`` queue;
-3. :func:`record_tally_masters` stores it in the Tally Connection's
-   ``settings["tally_masters"]``; the waiting caller finds it by ``request_id``.
+3. :func:`record_tally_masters` stores it as the Tally connection's runtime state
+   ``tally_masters``; the waiting caller finds it by ``request_id``.
 
 :func:`missing_ledgers` then tells which mapped ledgers Tally does not hold.
 """
@@ -23,8 +23,8 @@ import uuid
 from celery import shared_task
 from sqlalchemy import select
 
-from config.celery import tally_queue
 from connector_tasks import runtime
+from connector_tasks.connectors.tallyprime.target import tally_queue
 from connector_tasks.core.errors import ConfigurationError, TransientApiError
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
@@ -33,9 +33,9 @@ from connector_tasks.store.models import Connection, utcnow
 log = logging.getLogger(__name__)
 
 SYSTEM = "tallyprime"
-#: Connection.settings key of the last good snapshot.
+#: runtime-state key of the last good snapshot.
 SNAPSHOT_KEY = "tally_masters"
-#: Connection.settings key of the last request's outcome (``request_id``, ``error``, ``at``).
+#: runtime-state key of the last request's outcome (``request_id``, ``error``, ``at``).
 REQUEST_KEY = "tally_masters_request"
 POLL_SECONDS = 0.2
 
@@ -54,12 +54,12 @@ def _tally_connection(session, connection_name: str) -> Connection:
 def record_tally_masters(connection_name: str, request_id: str, snapshot: dict) -> None:
     """Store what the Tally agent exported for request ``request_id``.
 
-    A good ``snapshot`` (see ``tally.report_masters``) becomes the connection's
-    ``settings["tally_masters"] = {"ledgers": {name: group}, "cost_categories": [names],
+    A good ``snapshot`` (see ``tally.report_masters``) becomes the connection's state
+    ``tally_masters = {"ledgers": {name: group}, "cost_categories": [names],
     "cost_centres": [{"name", "category", "parent", "for_payroll", "is_employee_group",
     "key"}], "alter_ids": {"master": int|None, "voucher": int|None}, "company",
     "fetched_at": iso, "request_id"}``; a failed one (``{"error": ...}``) leaves the last good
-    snapshot in place. Either way ``settings["tally_masters_request"] = {"request_id",
+    snapshot in place. Either way state ``tally_masters_request = {"request_id",
     "error": str|None, "at": iso}``. An unknown or non-Tally connection is logged and
     ignored (nothing to retry). Idempotent: a redelivery writes the same values.
     """
@@ -85,12 +85,12 @@ def record_tally_masters(connection_name: str, request_id: str, snapshot: dict) 
         changes[REQUEST_KEY] = {"request_id": request_id, "error": error,
                                 "retryable": bool(snapshot.get("retryable")) if error else None,
                                 "at": utcnow().isoformat()}
-        repo.merge_settings(s, conn.id, changes)
+        repo.put_state(s, conn.id, changes)
 
 
 def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
     """Ask the Tally agent of ``connection_name`` for a fresh masters snapshot and return it
-    (the ``settings["tally_masters"]`` dict, see :func:`record_tally_masters`) once stored.
+    (the ``tally_masters`` state, see :func:`record_tally_masters`) once stored.
 
     Sends ``tally.report_masters(connection_name, request_id, company=<account>)`` to queue
     ``tally.<connection_name>`` and polls the store every 0.2 s for up to ``wait`` seconds.
@@ -116,9 +116,9 @@ def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
     deadline = time.monotonic() + max(0.0, wait)
     while True:
         with session_scope(url) as s:
-            settings = _tally_connection(s, connection_name).settings or {}
-            snapshot = settings.get(SNAPSHOT_KEY) or {}
-            last = settings.get(REQUEST_KEY) or {}
+            conn_id = _tally_connection(s, connection_name).id
+            snapshot = repo.get_state(s, conn_id, SNAPSHOT_KEY) or {}
+            last = repo.get_state(s, conn_id, REQUEST_KEY) or {}
         if snapshot.get("request_id") == request_id:
             return snapshot
         if last.get("request_id") == request_id and last.get("error"):

@@ -1,12 +1,19 @@
-"""TallyPrime as a ledger and employee target (see :mod:`connector_tasks.targets`): the work
-goes to the site's local agent on queue ``tally.<connection>`` with what it needs."""
+"""TallyPrime as a ledger and employee target (see :mod:`connector_tasks.flows.targets`): the
+work goes to the site's local agent on queue ``tally.<connection>`` with what it needs."""
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from config.celery import tally_queue
+from connector_tasks.connectors import registry
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
 from connector_tasks.store.models import Connection
+
+SYSTEM = "tallyprime"
+
+
+def tally_queue(connection: str) -> str:
+    """The lane of ``connection``'s agent: ``tally.<connection>`` (the registry's agent queue)."""
+    return registry.get(SYSTEM).agent_lane(connection)
 
 
 def journal_payload(session: Session, target: Connection, entry: JournalEntry,
@@ -39,3 +46,13 @@ def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMa
     return {"ledgers": [m.to_dict() for m in ledgers], "cost_centres": [list(c) for c in cost_centres],
             "company": target.account,
             "dispatch": {"task": "tally.ensure_masters", "queue": tally_queue(target.name)}}
+
+
+def missing_ledgers(target: Connection, names: list[str], wait: float) -> tuple[list[str], str]:
+    """The names among ``names`` that the Tally company of ``target`` lacks, asked through its
+    agent (a fresh masters snapshot, :mod:`.reference`), and where they were looked for. Raises
+    TransientApiError when the agent does not answer within ``wait`` seconds."""
+    from connector_tasks.connectors.tallyprime.reference import missing_ledgers as missing, request_masters_snapshot
+
+    snapshot = request_masters_snapshot(target.name, wait=wait)
+    return missing(snapshot, names), f"Tally company {target.account!r}"

@@ -1,78 +1,39 @@
 """TallyPrime tasks, run by the local agent ``tally_worker`` on queue ``tally.<connection>``.
 
 The agent holds no database credentials: it talks to TallyPrime and reports each outcome back
-through the broker (``connector.record_post_result`` and ``connector.record_tally_masters`` on
-the ``default`` queue). Every conversation with Tally happens under the leased Redis lock
-``lock:tally:<url>`` (one request in flight per Tally instance, external-apis §2.7 #3).
+through the broker as a typed :class:`~connector_tasks.jobs.runner.Outcome`
+(``connector.record_post_result``, and ``connector.record_tally_masters`` for a snapshot, on the
+``default`` queue). Every conversation with Tally happens under the leased Redis lock
+``lock:tally:<url>`` (one request in flight per Tally instance: Tally's XML server is
+single-threaded and UI-bound, https://help.tallysolutions.com/pre-requisites-for-integrations/).
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 
 from connector_tasks import runtime
 from connector_tasks.connectors.tallyprime.client import TallyClient
-from connector_tasks.core.errors import ConfigurationError, ConnectorError
+from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.core.locks import leased_lock
-from connector_tasks.core.retry import countdown
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
-from connector_tasks.jobs import describe
+from connector_tasks.jobs.runner import describe, run_target_step, send_outcome
 from connector_tasks.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-
-def _report(job_id: int, outcome: dict) -> None:
-    from connector_tasks.celery_app import app
-
-    app.send_task("connector.record_post_result", args=[job_id, outcome], queue="default")
+SYSTEM = "tallyprime"
 
 
 def _client(company: str) -> TallyClient:
-    settings = runtime.settings()
-    return TallyClient(settings.tally_url, company, timeout=(5, settings.tally_timeout))
+    app = runtime.app_settings(SYSTEM)
+    return TallyClient(app.url, company, timeout=(5, app.timeout))
 
 
 def _tally_lock(client: TallyClient):
     """The leased lock serialising every conversation with one Tally instance."""
-    return leased_lock(runtime.redis_client(), f"lock:tally:{client.url.rstrip('/')}",
-                       system="tallyprime")
-
-
-def _run_reported(task, job_id: int, base: dict, work: Callable[[], dict], what: str) -> None:
-    """Run ``work()`` (which returns the ``ok`` outcome fields) and report the outcome of job
-    ``job_id``: ``ok``; ``retry`` for a retryable error or a soft time limit while retries
-    remain (Celery retry with countdown); ``failed`` otherwise, with Tally's lines in
-    ``detail["lines"]``. A bug or malformed payload is parked ``failed`` too."""
-    try:
-        outcome = work()
-        _report(job_id, {**base, "outcome": "ok", **outcome})
-    except (ConnectorError, SoftTimeLimitExceeded) as exc:
-        # A soft time limit means Tally was slow: nothing known about the effect, so retry
-        # (the look-up by key comes first next time).
-        retryable = exc.retryable if isinstance(exc, ConnectorError) else True
-        retries = task.request.retries or 0
-        if retryable and retries < task.max_retries:
-            _report(job_id, {**base, "outcome": "retry", "error": describe(exc)})
-            raise task.retry(countdown=countdown(retries, getattr(exc, "retry_after", None),
-                                                 base=runtime.settings().retry_base), exc=exc)
-        _report(job_id, {**base, "outcome": "failed", "error": describe(exc),
-                         "detail": {"lines": list(getattr(exc, "lines", []) or [])}})
-    except Exception as exc:  # a bug or a malformed payload: park it, never lose it silently
-        log.exception("%s failed for job %s", what, job_id)
-        _report(job_id, {**base, "outcome": "failed", "error": describe(exc)})
-
-
-def _base(task, payload: dict, source_type: str, target_type: str) -> dict:
-    return {"task_id": task.request.id, "worker": task.request.hostname,
-            "started_at": utcnow().isoformat(), "phase": "post",
-            "source_system": payload.get("source_system", "gusto"),
-            "source_type": payload.get("source_type", source_type),
-            "target_system": "tallyprime", "target_type": target_type,
-            "seq": payload.get("seq")}  # echoed: record_post_result spots an outdated payload
+    return leased_lock(runtime.redis_client(), f"lock:tally:{client.url.rstrip('/')}", system=SYSTEM)
 
 
 @shared_task(name="tally.post_journal", bind=True, acks_late=True, max_retries=8)
@@ -89,52 +50,45 @@ def post_journal(self, job_id: int, payload: dict) -> None:
     (Tally down, company not loaded, timeout: retried with countdown) or ``failed`` with
     Tally's own text (LINEERROR, nothing created).
     """
-    base = _base(self, payload, "payroll", "voucher")
-
-    def work() -> dict:
+    def work() -> tuple[str, dict]:
         entry = JournalEntry.from_dict(payload["entry"])
         client = _client(payload["company"])
         # The look-up, the check, the masters and the import happen under one hold.
         with _tally_lock(client):
             existing = client.find_journal(entry.key)
             if existing:
-                return {"target_id": existing,
-                        "detail": {"already_in_tally": True, "remote_id": entry.key}}
+                return existing, {"already_in_tally": True, "remote_id": entry.key}
             ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
             client.check_ledgers(entry, ledgers)
             centres = [tuple(c) for c in payload.get("cost_centres", [])]
             created = client.ensure_ledgers(ledgers, centres)
             voucher_id = client.post_journal(entry)
-        return {"target_id": voucher_id,
-                "detail": {"remote_id": entry.key, "masters_created": created}}
+        return voucher_id, {"remote_id": entry.key, "masters_created": created}
 
-    _run_reported(self, job_id, base, work, "tally.post_journal")
+    run_target_step(self, job_id, payload, work, target_type="voucher", report=send_outcome)
 
 
 @shared_task(name="tally.sync_employee", bind=True, acks_late=True, max_retries=8)
 def sync_employee(self, job_id: int, payload: dict) -> None:
     """Create or alter the employee of job ``job_id`` as a payroll cost centre in TallyPrime
-    (external-apis §2.6; :meth:`TallyClient.sync_employee`).
+    (an employee is a payroll cost centre in Tally; :meth:`TallyClient.sync_employee`).
 
     ``payload``: ``{"master": EmployeeMaster.to_dict(), "company": str, "dispatch": {...}}``.
-    Runs under the same leased Tally lock as :func:`post_journal` and reports through
-    ``connector.record_post_result`` with ``target_type "cost_centre"``, ``target_id`` the
-    cost centre's MASTERID and ``detail {"action": created|altered|unchanged, "name",
-    "changed", "masters_created"}``; retry/park exactly as :func:`post_journal`.
+    Runs under the same leased Tally lock as :func:`post_journal` and reports an Outcome with
+    ``target_type "cost_centre"``, ``target_id`` the cost centre's MASTERID and ``detail
+    {"action": created|altered|unchanged, "name", "changed", "masters_created"}``; retry/park
+    exactly as :func:`post_journal`.
     """
-    base = _base(self, payload, "employee", "cost_centre")
-
-    def work() -> dict:
+    def work() -> tuple[str, dict]:
         master = EmployeeMaster.from_dict(payload["master"])
         client = _client(payload["company"])
         with _tally_lock(client):
             result = client.sync_employee(master)
-        return {"target_id": result["master_id"],
-                "detail": {"action": result["action"], "name": result["name"], "key": master.key,
-                           "changed": result.get("changed", []),
-                           "masters_created": result.get("masters_created", [])}}
+        return result["master_id"], {"action": result["action"], "name": result["name"], "key": master.key,
+                                     "changed": result.get("changed", []),
+                                     "masters_created": result.get("masters_created", [])}
 
-    _run_reported(self, job_id, base, work, "tally.sync_employee")
+    run_target_step(self, job_id, payload, work, target_type="cost_centre", report=send_outcome)
 
 
 @shared_task(name="tally.report_masters", bind=True, acks_late=True)
@@ -158,7 +112,7 @@ def report_masters(self, connection_name: str, request_id: str, company: str | N
             if len(report["companies"]) != 1:
                 raise ConfigurationError(
                     f"connection {connection_name!r} names no company and Tally has "
-                    f"{len(report['companies'])} loaded ({report['detail']})", system="tallyprime")
+                    f"{len(report['companies'])} loaded ({report['detail']})", system=SYSTEM)
             company = report["companies"][0]
         client = _client(company)
         with _tally_lock(client):
@@ -180,14 +134,12 @@ def ensure_masters(self, job_id: int, payload: dict) -> None:
     what exists is left alone (:meth:`TallyClient.ensure_ledgers`). Reports ``ok`` with
     ``target_type "masters"``, ``target_id`` the company and ``detail["masters_created"]``;
     retry/park exactly as :func:`post_journal`."""
-    base = _base(self, payload, "reference_data", "masters")
-
-    def work() -> dict:
+    def work() -> tuple[str, dict]:
         client = _client(payload["company"])
         ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
         centres = [tuple(c) for c in payload.get("cost_centres", [])]
         with _tally_lock(client):
             created = client.ensure_ledgers(ledgers, centres)
-        return {"target_id": payload["company"], "detail": {"masters_created": created}}
+        return payload["company"], {"masters_created": created}
 
-    _run_reported(self, job_id, base, work, "tally.ensure_masters")
+    run_target_step(self, job_id, payload, work, target_type="masters", report=send_outcome)
