@@ -144,6 +144,9 @@ def test_short_lived_token_expires_by_itself(ifs):
 # ---------------------------------------------------------------------------------------- OData basics
 def test_service_document_and_metadata_list_sets_keys_enums_and_actions(ifs):
     env = ifs()
+    integration = requests.get(f"{env.base}/int/ifsapplications/projection/v1/CompanyHandling.svc/CompanySet",
+                               headers=env.headers(), timeout=5)
+    assert integration.status_code == 200 and "/int/" in integration.json()["@odata.context"]
     doc = env.get("VoucherEntryAssistantHandling.svc/").json()
     assert doc["@odata.context"].endswith("VoucherEntryAssistantHandling.svc/$metadata")
     assert [v["name"] for v in doc["value"]] == ["VoucherSet"]
@@ -358,6 +361,29 @@ def test_each_company_has_its_own_voucher_series(ifs):
         r = create_voucher(env, assistant_voucher(env, payroll_rows(f"k-{company}"), company=company))
         numbers.append((company, r.json()["value"]))
     assert numbers == [("10", 1), ("20", 1), ("10", 2)]
+
+
+def test_accounts_and_currency_are_checked_per_company(ifs):
+    env = ifs()
+    env.admin("seed", {"companies": [{"Company": "20", "Name": "ML Demo Canada Ltd.", "CurrencyCode": "CAD",
+                                      "accounts": [{"Account": "7000", "Description": "Canada-only expense"}]}]})
+    rows = [{"Account": "7000", "DebetAmount": 10.0, "ReferenceNumber": "k"},
+            {"Account": "2100", "CreditAmount": 10.0, "ReferenceNumber": "k"}]
+    r = create_voucher(env, assistant_voucher(env, rows, company="10"))
+    assert r.status_code == 400 and "Account 7000 does not exist in company 10" in error_of(r)["message"]
+    assert create_voucher(env, assistant_voucher(env, rows, company="20")).status_code == 200
+    # transaction-currency amounts: the company's own currency needs no rate, another one does
+    cad = [{"Account": "6000", "CodeB": "100", "CurrencyCode": "CAD", "CurrencyDebetAmount": 50.0},
+           {"Account": "2100", "CurrencyCode": "CAD", "CurrencyCreditAmount": 50.0}]
+    assert create_voucher(env, assistant_voucher(env, cad, company="20")).status_code == 200
+    usd = [dict(row, CurrencyCode="USD") for row in cad]
+    r = create_voucher(env, assistant_voucher(env, usd, company="20"))
+    assert r.status_code == 400 and error_of(r)["details"][0]["code"] == "NORATE"
+    rated = [dict(row, CurrencyRate=1.35) for row in usd]
+    number = create_voucher(env, assistant_voucher(env, rated, company="20")).json()["value"]
+    rows = env.get(f"VoucherHandling.svc/VoucherSet(Company='20',VoucherType='M',VoucherNo={number},"
+                   f"AccountingYear={YEAR})/VoucherRowArray").json()["value"]
+    assert [(r["CurrencyDebetAmount"], r["DebetAmount"]) for r in rows][0] == (50.0, 67.5)
 
 
 def test_voucher_handling_cannot_create_but_updates_with_etags(ifs):
