@@ -136,27 +136,43 @@ def sb_hire():
     return jsonify({"created": created, "events": [e["uuid"] for e in events]}), 201
 
 
+def _change_employee(employee_id: str, change):
+    """Apply ``change(employee, world, body)`` to the stored employee under the world lock;
+    returns ``(company uuid, change's result)``, or None for an unknown employee."""
+    body = _body()
+    w = world()
+    with w.lock:
+        emp = w.employees.get(employee_id)
+        if emp is None:
+            return None
+        return emp["company_uuid"], change(emp, w, body)
+
+
+def _change_and_emit(employee_id: str, change, event_type: str):
+    """:func:`_change_employee`, then emit ``event_type`` for the employee → 200
+    ``{"employee", "event": uuid}``; unknown employee → 404."""
+    changed = _change_employee(employee_id, change)
+    if changed is None:
+        return _not_found()
+    event = deliverer().emit(event_type, "Employee", employee_id, changed[0])
+    return jsonify({"employee": employee_id, "event": event["uuid"]})
+
+
 @blueprint.patch("/employees/<employee_id>")
 def sb_employee_update(employee_id):
     """Change an employee (``first_name``, ``last_name``, ``email``, ``department``; a job
     change: ``title``), renew its version and emit ``employee.updated`` → 200 ``{"employee",
     "event"}``; unknown employee → 404. ASSUMPTION: Gusto fires ``employee.updated`` for a job
     change too (its EmployeeJobCompensation events are not emulated here)."""
-    body = _body()
-    w = world()
-    with w.lock:
-        emp = w.employees.get(employee_id)
-        if emp is None:
-            return _not_found()
+    def _update(emp, _w, body):
         for key in ("first_name", "last_name", "email", "department"):
             if key in body:
                 emp[key] = body[key]
         if "title" in body:
             emp["jobs"][0]["title"] = body["title"]
         emp["version"] = fresh_version(emp)
-        company = emp["company_uuid"]
-    event = deliverer().emit("employee.updated", "Employee", employee_id, company)
-    return jsonify({"employee": employee_id, "event": event["uuid"]})
+
+    return _change_and_emit(employee_id, _update, "employee.updated")
 
 
 @blueprint.post("/employees/<employee_id>/terminate")
@@ -165,19 +181,18 @@ def sb_terminate(employee_id):
     ``employee.terminated``; when it is already effective, ``employee.terminated_effective``
     too, and ``terminated`` turns true → 200 ``{"employee", "events": [uuid]}``; unknown
     employee → 404."""
-    body = _body()
-    w = world()
-    with w.lock:
-        emp = w.employees.get(employee_id)
-        if emp is None:
-            return _not_found()
+    def _terminate(emp, w, body) -> bool:
         effective = body.get("effective_date") or w.today().isoformat()
         emp["terminations"] = [{"uuid": str(uuid.uuid4()), "version": secrets.token_hex(16),
                                 "employee_uuid": employee_id, "active": True, "cancelable": True,
                                 "effective_date": effective, "run_termination_payroll": False}]
-        now_effective = dt.date.fromisoformat(effective) <= w.today()
-        emp["terminated"] = now_effective
-        company = emp["company_uuid"]
+        emp["terminated"] = dt.date.fromisoformat(effective) <= w.today()
+        return emp["terminated"]
+
+    changed = _change_employee(employee_id, _terminate)
+    if changed is None:
+        return _not_found()
+    company, now_effective = changed
     events = [deliverer().emit("employee.terminated", "Employee", employee_id, company)]
     if now_effective:
         events.append(deliverer().emit("employee.terminated_effective", "Employee", employee_id, company))
@@ -189,19 +204,13 @@ def sb_rehire(employee_id):
     """Rehire (``hire_date``, default today): terminations inactive, ``terminated`` false, a
     new hire date on the primary job; emits ``employee.rehired`` → 200 ``{"employee",
     "event"}``; unknown employee → 404."""
-    body = _body()
-    w = world()
-    with w.lock:
-        emp = w.employees.get(employee_id)
-        if emp is None:
-            return _not_found()
+    def _rehire(emp, w, body):
         for t in emp["terminations"]:
             t["active"] = False
         emp["terminated"] = False
         emp["jobs"][0]["hire_date"] = body.get("hire_date") or w.today().isoformat()
-        company = emp["company_uuid"]
-    event = deliverer().emit("employee.rehired", "Employee", employee_id, company)
-    return jsonify({"employee": employee_id, "event": event["uuid"]})
+
+    return _change_and_emit(employee_id, _rehire, "employee.rehired")
 
 
 @blueprint.post("/earning_types")

@@ -149,10 +149,10 @@ def requires(kind: str):
     """Decorator: the route needs a bearer token of ``kind`` — ``company`` (spec security
     ``CompanyAccessAuth``), ``system`` (``SystemAccessAuth``) or ``any``. The app's
     ``before_request`` hook authenticates before the route runs."""
-    def mark(view):
+    def _mark(view):
         view.gusto_token_kind = kind
         return view
-    return mark
+    return _mark
 
 
 def authenticate(kind: str) -> tuple[dict, dict] | Response:

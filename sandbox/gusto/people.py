@@ -39,9 +39,9 @@ def earning_type_list(company_id):
     with w.lock:
         items = [dict(e) for e in w.earning_types.values() if e["company_uuid"] == company_id]
 
-    def pick(custom: bool) -> list[dict]:
+    def _pick(custom: bool) -> list[dict]:
         return [{k: e[k] for k in ("name", "uuid", "active")} for e in items if e["custom"] == custom]
-    return gusto_json({"default": pick(False), "custom": pick(True)})
+    return gusto_json({"default": _pick(False), "custom": _pick(True)})
 
 
 @blueprint.get("/v1/companies/<company_id>/pay_schedules")

@@ -18,7 +18,7 @@ class _QuietHandler(WSGIRequestHandler):
     """Request handler that does not print an access-log line per request."""
 
     def log_request(self, *args, **kwargs) -> None:  # noqa: D401 - werkzeug hook
-        pass
+        """Werkzeug hook: log nothing."""
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,

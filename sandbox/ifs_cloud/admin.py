@@ -1,7 +1,7 @@
 """Sandbox-only admin routes under ``/_sandbox/`` (NOT IFS) and the fault machinery.
 
 * ``GET  /_sandbox/state``     config (no secrets), counters, pending faults, every table
-* ``POST /_sandbox/reset``     back to the seed (config kept)
+* ``POST /_sandbox/reset``     back to the seed (config kept; tokens, faults and the log go too)
 * ``POST /_sandbox/seed``      load more seed data (``{"companies": [...], "customers": [...],
   "project_resources": [...]}``, shapes as :func:`sandbox.ifs_cloud.world.default_seed`);
   ``{"replace": true, ...}`` empties the tables first

@@ -37,7 +37,6 @@ import uuid
 
 from flask import Flask, request
 
-from sandbox.ifs_cloud import odata
 from sandbox.ifs_cloud.odata import ODataError, json_response
 from sandbox.ifs_cloud.world import IfsWorld
 
@@ -155,5 +154,3 @@ def expire_all(world: IfsWorld) -> int:
         rec["expires_at"] = 0
     return len(world.access_tokens)
 
-
-__all__ = ["register", "authenticate", "expire_all", "issue", "odata"]

@@ -36,8 +36,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
     app = create_app(config)
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     server.app = app  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, name=f"ifs-cloud-emulator-{server.server_port}",
-                     daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     name=f"ifs-cloud-emulator-{server.server_port}", daemon=True).start()
     return server, f"http://{host}:{server.server_port}"
 
 

@@ -80,7 +80,7 @@ STATUS_TO_STATE = {"Approved": "Confirmed", "NotApproved": "Waiting", "Error": "
 AMOUNT_METHOD = ["GrossAmountEntry", "NetAmountEntry"]      # DefAmountMethod.enumeration
 
 
-def _row_props(*, virtual: bool) -> list[Prop]:
+def _row_props() -> list[Prop]:
     """Posting-row attributes (MODEL VoucherPosting / VoucherRow / GenLedVoucherRow)."""
     props = [Prop("Account", max_length=20, uppercase=True)]
     props += [Prop(f"Code{c}", max_length=20, uppercase=True) for c in CODE_PARTS]
@@ -266,7 +266,7 @@ def assistant_projection() -> Projection:
         props=[Prop("Objkey", key=True, insertable=False, updatable=False, max_length=50),
                Prop("ParentObjkey", insertable=False, updatable=False, max_length=50),
                Prop("Company", max_length=20, uppercase=True, updatable=False),
-               Prop("RowNo", NUMBER, insertable=False, updatable=False)] + _row_props(virtual=True),
+               Prop("RowNo", NUMBER, insertable=False, updatable=False)] + _row_props(),
         create=_posting_create, update=_posting_update, delete=_posting_delete)
     return Projection(name="VoucherEntryAssistantHandling",
                       source=accounting.odata_src("VoucherEntryAssistantHandling.projection"),
@@ -308,7 +308,7 @@ def handling_projection() -> Projection:
         props=[Prop("Company", key=True, max_length=20, uppercase=True),
                Prop("VoucherType", key=True, max_length=3, uppercase=True),
                Prop("VoucherNo", NUMBER, key=True), Prop("AccountingYear", NUMBER, key=True),
-               Prop("RowNo", NUMBER, key=True), Prop("AccountingPeriod", NUMBER)] + _row_props(virtual=False))
+               Prop("RowNo", NUMBER, key=True), Prop("AccountingPeriod", NUMBER)] + _row_props())
     return Projection(name="VoucherHandling", source=accounting.odata_src("VoucherHandling.projection"),
                       sets={"VoucherSet": "VoucherEntry"},
                       types={"VoucherEntry": voucher, "VoucherRow": row},

@@ -35,6 +35,14 @@ Default seed (every configured tenant starts with it; ``POST /_sandbox/seed`` ad
 Ids are int64 and start above 2**31 on purpose (see :mod:`.world`).
 """
 from sandbox.servicetitan.app import create_app  # noqa: F401
-from sandbox.servicetitan.server import serve  # noqa: F401
 from sandbox.servicetitan.world import (DEMO_APP_KEY, DEMO_CLIENT_ID,  # noqa: F401
                                         DEMO_CLIENT_SECRET, DEMO_TENANT)
+
+
+def __getattr__(name: str):
+    """``serve`` is imported on first use, so ``python -m sandbox.servicetitan.server`` does
+    not find its module already imported by the package."""
+    if name == "serve":
+        from sandbox.servicetitan.server import serve
+        return serve
+    raise AttributeError(name)

@@ -294,7 +294,10 @@ def tenant_state(td: TenantData) -> dict:
 def _pick_tenant(w: World, ident) -> TenantData:
     if ident is None:
         return next(iter(w.tenants.values()))
-    td = w.tenants.get(int(ident))
+    try:
+        td = w.tenants.get(int(ident))
+    except (TypeError, ValueError):
+        td = None
     if td is None:
         raise ApiError(404, f"No tenant {ident} in the emulator.")
     return td

@@ -175,9 +175,10 @@ def materials_list(w: World, td: TenantData):
         if field is None:
             q.errors.setdefault("sort", []).append(f"Sorting by '{sort}' is not supported.")
         else:
-            rows = sorted(rows, key=lambda m: (m.get(field) is None, m.get(field) or 0
-                                               if field not in ("code", "displayName")
-                                               else (m.get(field) or "").lower()), reverse=desc)
+            def key(m):
+                value = m.get(field)
+                return (value is None, value.lower() if isinstance(value, str) else value)
+            rows = sorted(rows, key=key, reverse=desc)
     return json_response(paginate(q, rows, lambda m: render_material(td, m, guid)))
 
 

@@ -32,7 +32,8 @@ DEFAULTS: dict = {
     "app_keys": [DEMO_APP_KEY],
     # §5: expires_in 900 s is the widely observed value (official number UNCONFIRMED).
     "token_ttl": 900,
-    # §5: 60 requests per second per (app key, tenant), counted here per one-second window.
+    # §5: 60 requests per second per (app key, tenant), counted here per one-second window
+    # (0 = no limit; the admitted counts are kept either way).
     "rate_limit": 60,
     "latency": 0.0,                 # seconds every API call takes (test knob, not ServiceTitan)
     "request_log_limit": 100_000,   # oldest entries are dropped beyond this

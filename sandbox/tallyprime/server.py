@@ -11,8 +11,10 @@ from .app import create_app
 
 
 class _QuietHandler(WSGIRequestHandler):
+    """Request handler that does not print an access-log line per request."""
+
     def log_request(self, *args, **kwargs):  # noqa: D401 - silence per-request access logs
-        pass
+        """Werkzeug hook: log nothing."""
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None, *,
