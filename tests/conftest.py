@@ -5,11 +5,25 @@ PostgreSQL is not optional: ``./run test`` makes sure one answers and exports
 """
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 
 import pytest
 
 from tests.harness import RedisServer
+
+
+def _register_test_systems() -> None:
+    """Register every system declared in the test tree (``tests/systems/<system>/``)."""
+    import tests.systems
+    from connector_tasks.connectors import registry
+
+    for info in pkgutil.iter_modules(tests.systems.__path__):
+        registry.register(importlib.import_module(f"tests.systems.{info.name}").SYSTEM, replace=True)
+
+
+_register_test_systems()
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,9 @@ import requests
 
 from config.redis_server import redis_binary
 from config.settings import Settings, set_settings
-from sandbox.demo import (
-    DEMO_COMPANY_NAME, DEMO_PAYROLL, GUSTO_CONN, TALLY_CONN, Services, connect_gusto_company, free_port,
-    setup_connections, wait_for_job, wait_http,
-)
+from sandbox.demo import Services, free_port, setup_connections, wait_for_job, wait_http
+from sandbox.gusto.kit import DEMO_PAYROLL, GUSTO_CONN, GustoKit, connect_gusto_company  # noqa: F401
+from sandbox.tallyprime.kit import DEMO_COMPANY_NAME, TALLY_CONN, TallyKit  # noqa: F401
 
 
 class RedisServer:
@@ -77,8 +76,8 @@ class Deployment:
         company = next(c for c in self.tally_state()["companies"] if c["name"] == DEMO_COMPANY_NAME)
         return company["vouchers"]
 
-    def wait_for_job(self, source_id: str, timeout: float = 90.0) -> dict:
-        return wait_for_job(self.settings, source_id, timeout, self.services, echo=lambda *_: None)
+    def wait_for_job(self, source_id: str, timeout: float = 90.0, **kw) -> dict:
+        return wait_for_job(self.settings, source_id, timeout, self.services, echo=lambda *_: None, **kw)
 
     def stop(self) -> None:
         self.services.stop()
@@ -90,35 +89,27 @@ def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_c
                      tally_config: dict | None = None, overrides: dict | None = None) -> Deployment:
     """Start everything the main job needs, connect the Gusto company (OAuth) and register
     the webhook (handshake). The test process itself is configured with the same settings."""
-    from sandbox.gusto.server import serve as serve_gusto
-    from sandbox.tallyprime.server import serve as serve_tally
-
     redis_lib.Redis.from_url(redis_url).flushdb()
-    gusto_server, _ = serve_gusto("127.0.0.1", 0, {"delivery_backoff": 0.05, **(gusto_config or {})}, env="test")
-    tally_server, _, tally_port = serve_tally("127.0.0.1", 0, tally_config)
-    gusto_url = f"http://127.0.0.1:{gusto_server.server_port}"
-    tally_url = f"http://127.0.0.1:{tally_port}"
+    gusto, tally = GustoKit(), TallyKit()
+    gusto.start({"delivery_backoff": 0.05, **(gusto_config or {})})
+    tally.start(tally_config)
     web_port = free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     settings = Settings.from_env({"INSTANCE_PATH": str(folder), "ML_CONNECTOR_ENV": "test"}).with_overrides(
-        database_url=database_url, redis_url=redis_url, public_base_url=web_url, gusto_base_url=gusto_url,
-        gusto_client_id="demo-client-id", gusto_client_secret="demo-client-secret", tally_url=tally_url,
-        **(overrides or {}))
+        database_url=database_url, redis_url=redis_url, public_base_url=web_url,
+        **(overrides or {})).with_env(**gusto.environ(), **tally.environ())
     set_settings(settings)
-    setup_connections(settings, gusto_url)
+    setup_connections(settings, [gusto], [tally])
     services = Services(settings, folder / "logs")
-    dep = Deployment(settings, gusto_url, tally_url, web_url, services, gusto_server, tally_server)
+    dep = Deployment(settings, gusto.url, tally.url, web_url, services, gusto.server, tally.server)
     try:
         services.start_web(web_port)
         services.start_worker()
-        services.start_tally_worker(TALLY_CONN)
+        services.start_agent("tally-worker", tally.agent_argv())
         if settings.webhook_enqueue == "relay":
             services.start_relay()
         wait_http(f"{web_url}/healthz", timeout=60)
-        connect_gusto_company(web_url, GUSTO_CONN)
-        from connector_tasks.connectors.gusto.service import register_webhook
-
-        register_webhook(GUSTO_CONN)
+        gusto.connect(web_url)
     except BaseException:
         dep.stop()
         raise

@@ -57,8 +57,8 @@ class SystemSpec:
       ``ml-connector``.
     * ``sandbox``: the system's emulator kit (``sandbox/<system>/kit.py``: start the
       emulator, connect a connection to it, fire and read back for the demo); ``contract``:
-      ``fn() -> context manager`` yielding a ``TargetUnderTest`` for the shared ledger-target
-      contract suite.
+      ``fn() -> {name: factory}``, each factory a context manager yielding a
+      ``sandbox.kit.TargetUnderTest`` for the shared ledger-target contract suite.
     """
 
     name: str
@@ -140,7 +140,7 @@ BUILTIN: tuple[SystemSpec, ...] = (
         app_settings="connector_tasks.connectors.tallyprime.settings:TallyAppSettings",
         target="connector_tasks.connectors.tallyprime.target",
         sandbox="sandbox.tallyprime.kit",
-        contract="sandbox.tallyprime.kit:ledger_contract",
+        contract="sandbox.tallyprime.kit:ledger_contracts",
     ),
     SystemSpec(
         name="acumatica", title="Acumatica",

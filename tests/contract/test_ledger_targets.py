@@ -67,3 +67,14 @@ def test_an_unbalanced_entry_is_refused_before_any_request(tut):
     with pytest.raises(MappingError, match="unbalanced"):
         tut.target.post_journal(entry(new_key(), net="812.33"))
     assert tut.requests() == before
+
+
+def test_the_suite_runs_against_every_registered_ledger_target_with_a_kit():
+    """A ledger target added as one folder (tests/systems/fakeledger) is in the suite with no
+    other change, beside the built-in ones."""
+    from connector_tasks.connectors import registry
+    from connector_tasks.domain.ports import Role
+
+    assert "fakeledger" in FACTORIES
+    kits = {s.name for s in registry.playing(Role.LEDGER_TARGET) if s.contract}
+    assert {"tallyprime", "acumatica", "fakeledger"} <= kits

@@ -13,6 +13,7 @@ from connector_tasks.connectors.tallyprime import reference, tasks
 from connector_tasks.connectors.tallyprime.target import employee_payload, journal_payload
 from connector_tasks.core.errors import ConfigurationError, TransientApiError
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, JournalLine, LedgerMaster
+from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection
 
@@ -23,10 +24,10 @@ COMPANY = "Demo Trading Co"
 def agent(tally, redis_server, tmp_path, monkeypatch):
     """Settings pointing at the emulator; ``reports`` collects what the tasks report."""
     set_settings(Settings.from_env({"INSTANCE_PATH": str(tmp_path), "ML_CONNECTOR_ENV": "test"})
-                 .with_overrides(redis_url=redis_server.url, tally_url=tally.url,
-                                 database_url=f"sqlite:///{tmp_path / 'unused.db'}"))
+                 .with_overrides(redis_url=redis_server.url, database_url=f"sqlite:///{tmp_path / 'unused.db'}")
+                 .with_env(TALLY_URL=tally.url))
     reports = []
-    monkeypatch.setattr(tasks, "_report", lambda job_id, outcome: reports.append((job_id, outcome)))
+    monkeypatch.setattr(tasks, "send_outcome", lambda outcome: reports.append((outcome.job_id, outcome.to_wire())))
     return reports
 
 
@@ -39,7 +40,7 @@ def test_post_journal_with_unknown_user_ledger_is_parked_naming_it(agent, tally)
     assert payload["dispatch"] == {"task": "tally.post_journal", "queue": "tally.site"}
     tasks.post_journal.apply(args=[7, payload])
     [(job_id, outcome)] = agent
-    assert job_id == 7 and outcome["outcome"] == "failed"
+    assert job_id == 7 and outcome["result"] == "failed"
     assert "'Bank of Nowhere'" in outcome["error"] and COMPANY in outcome["error"]
     assert "MappingError" in outcome["error"]
     state = tally.state()
@@ -60,10 +61,9 @@ def test_sync_employee_task_reports_cost_centre_with_action(agent, tally):
     payload["master"]["deactivation_date"] = "2024-02-29"
     tasks.sync_employee.apply(args=[3, payload])
     outcomes = [o for _, o in agent]
-    assert [o["outcome"] for o in outcomes] == ["ok", "ok", "ok"]
+    assert [o["result"] for o in outcomes] == ["ok", "ok", "ok"]
     assert [o["detail"]["action"] for o in outcomes] == ["created", "unchanged", "altered"]
     assert {o["target_type"] for o in outcomes} == {"cost_centre"}
-    assert {o["source_type"] for o in outcomes} == {"employee"}
     assert len({o["target_id"] for o in outcomes}) == 1
     assert outcomes[0]["detail"]["name"] == "Bo Chen (E2)"
 
@@ -73,7 +73,7 @@ def test_sync_employee_task_retries_while_tally_is_down(agent, tally):
     payload = employee_payload(None, Connection(name="site", system="tallyprime", account=COMPANY),
                                EmployeeMaster(key="emp-2", name="Cy Diaz (E3)"))
     tasks.sync_employee.apply(args=[4, payload])
-    assert agent[0][1]["outcome"] == "retry" and "not loaded" in agent[0][1]["error"]
+    assert agent[0][1]["result"] == "retry" and "not loaded" in agent[0][1]["error"]
 
 
 @pytest.fixture
@@ -110,8 +110,8 @@ def test_masters_snapshot_round_trip_is_stored_on_the_connection(store, tally, d
     assert isinstance(snap["alter_ids"]["master"], int) and snap["fetched_at"]
     with session_scope(database_url) as s:
         conn = s.scalar(select(Connection).where(Connection.name == "site"))
-        assert conn.settings["tally_masters"] == snap and conn.settings["keep"] == 1
-        assert conn.settings["tally_masters_request"]["error"] is None
+        assert repo.get_state(s, conn.id, "tally_masters") == snap and conn.settings["keep"] == 1
+        assert repo.get_state(s, conn.id, "tally_masters_request")["error"] is None
     assert reference.missing_ledgers(snap, ["cash", "Bank of Nowhere", "Bank of Nowhere"]) == ["Bank of Nowhere"]
 
 

@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import select, update
 
 from config.settings import child_environment
-from sandbox.demo import GUSTO_CONN, TALLY_CONN
+from tests.harness import GUSTO_CONN, TALLY_CONN, TallyKit
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
 
@@ -95,7 +95,7 @@ def test_agent_killed_before_tally_accepted_posts_once_after_restart(dep):
     time.sleep(1.0)
     dep.services.kill("tally-worker")  # SIGKILL the whole agent, pool and parent
     assert vouchers_for(dep, pid) == []
-    dep.services.start_tally_worker(TALLY_CONN)
+    dep.services.start_agent("tally-worker", TallyKit(connection=TALLY_CONN).agent_argv())
     assert_posted_once(dep, pid)  # the unacked task came back after the visibility timeout
 
 
@@ -105,7 +105,7 @@ def test_agent_killed_after_tally_accepted_does_not_post_twice(dep):
     process(dep, pid)
     wait_until(lambda: vouchers_for(dep, pid), timeout=30, what="Tally to accept the voucher")
     dep.services.kill("tally-worker")
-    dep.services.start_tally_worker(TALLY_CONN)
+    dep.services.start_agent("tally-worker", TallyKit(connection=TALLY_CONN).agent_argv())
     assert_posted_once(dep, pid)
     with session_scope(dep.settings.database_url) as s:
         job = s.scalar(select(SyncJob).where(SyncJob.source_id == pid))
@@ -125,7 +125,7 @@ def test_tally_down_then_back(dep):
 
 
 def test_company_not_loaded_then_loaded(dep):
-    from sandbox.demo import DEMO_COMPANY_NAME
+    from tests.harness import DEMO_COMPANY_NAME
 
     tally_faults(dep, unload_company=DEMO_COMPANY_NAME)
     pid = new_payroll(dep)
@@ -168,7 +168,7 @@ def test_same_webhook_20_times_concurrently(dep):
 
 
 def test_a_webhook_and_a_poll_for_the_same_payroll_post_once(dep):
-    from connector_tasks.connectors.gusto.sync import poll_events
+    from connector_tasks.connectors.gusto.source import poll_events
 
     pid = new_payroll(dep)
     event = process(dep, pid)  # the webhook is on its way while two pollers read /v1/events
@@ -190,7 +190,7 @@ def test_a_webhook_and_a_poll_for_the_same_payroll_post_once(dep):
 
 
 def test_xml_bomb_in_a_tally_reply_parks_the_job_then_replay_posts_once(dep):
-    from connector_tasks.operations import replay_job
+    from connector_tasks.jobs.replay import replay_job
 
     tally_faults(dep, reply_bomb=True)
     pid = new_payroll(dep)
@@ -262,10 +262,10 @@ REFRESH_SCRIPT = """
 import json, sys
 from connector_tasks import runtime
 from connector_tasks.connectors.gusto.service import gusto_client
-from connector_tasks.store import repo
+from connector_tasks.connections import get_connection
 from connector_tasks.store.db import session_scope
 with session_scope(runtime.settings().database_url) as s:
-    conn = repo.get_connection(s, sys.argv[1])
+    conn = get_connection(s, sys.argv[1])
 client = gusto_client(conn)
 print(json.dumps({"employees": len(client.list_employees(conn.account))}))
 """
@@ -287,12 +287,13 @@ def test_two_workers_refreshing_the_same_grant_at_once(dep):
 
 def test_no_secret_appears_in_any_log_line(dep):
     from connector_tasks import runtime
+    from connector_tasks.connections import get_connection
     from connector_tasks.store import repo
 
     with session_scope(dep.settings.database_url) as s:
-        creds = repo.read_credentials(repo.get_connection(s, GUSTO_CONN), runtime.vault())
+        creds = repo.read_credentials(get_connection(s, GUSTO_CONN), runtime.vault())
     secrets = [creds["oauth"]["access_token"], creds["oauth"]["refresh_token"],
-               creds["webhook_verification_token"], dep.settings.gusto_client_secret,
+               creds["webhook_verification_token"], dep.settings.var("GUSTO_CLIENT_SECRET"),
                *dep.settings.fernet_keys]
     logs = list((dep.settings.instance_path / "logs").glob("*.log"))
     assert logs
@@ -307,10 +308,10 @@ import json, sys, time
 from connector_tasks import runtime
 from connector_tasks.connectors.gusto.service import gusto_client
 from connector_tasks.core.errors import RateLimitedError
-from connector_tasks.store import repo
+from connector_tasks.connections import get_connection
 from connector_tasks.store.db import session_scope
 with session_scope(runtime.settings().database_url) as s:
-    conn = repo.get_connection(s, sys.argv[1])
+    conn = get_connection(s, sys.argv[1])
 client = gusto_client(conn)
 end = time.time() + float(sys.argv[2])
 ok = vendor_429 = 0

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import SyncJob
-from sandbox.demo import DEMO_COMPANY_NAME
+from tests.harness import DEMO_COMPANY_NAME
 from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
-from sandbox.demo import DEMO_COMPANY_NAME, GUSTO_CONN
+from tests.harness import DEMO_COMPANY_NAME, GUSTO_CONN
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def test_reference_data_on_connect_made_a_ledger_per_earning_type(deployment):
         from connector_tasks.store.models import Connection
 
         conn = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
-        assert conn.settings["pay_schedules"][0]["frequency"] == "Twice per month"
+        assert repo.get_state(s, conn.id, "pay_schedules")[0]["frequency"] == "Twice per month"
     assert job.target_ref
 
 
@@ -132,7 +133,7 @@ def test_a_webhook_dropped_on_the_floor_is_recovered_by_the_poll(deployment):
         ev = s.scalar(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"]))
         assert ev.source == "poll" and ev.deliveries == 1
     # a second poll finds nothing new: everything Gusto keeps is already in the store
-    from connector_tasks.connectors.gusto.sync import poll_events
+    from connector_tasks.connectors.gusto.source import poll_events
 
     again = poll_events(GUSTO_CONN)
     assert again["new"] == 0
@@ -164,7 +165,7 @@ def test_a_reversal_after_posting_yields_a_reversing_voucher_that_nets_to_zero(d
 
 def test_a_mapping_to_a_missing_ledger_is_refused_with_its_name(deployment):
     from connector_tasks.core.errors import MappingError
-    from connector_tasks.mappings import set_mapping, show
+    from connector_tasks.flows.mapping.edit import set_mapping, show
 
     with pytest.raises(MappingError, match="'HDFC Salary A/c' does not exist"):
         set_mapping(GUSTO_CONN, "ledger", "net_pay", "HDFC Salary A/c")

@@ -11,11 +11,12 @@ import requests
 from sqlalchemy import delete, select
 
 from connector_tasks import runtime
+from connector_tasks.connections import write_settings
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncJob
 from sandbox.acumatica.server import serve as serve_acumatica
-from sandbox.demo import DEMO_PAYROLL, GUSTO_CONN
+from tests.harness import DEMO_PAYROLL, GUSTO_CONN
 from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration
@@ -59,7 +60,7 @@ def deployment(request, tmp_path_factory, redis_server, postgres_admin_url):
                     "username": "admin", "password": "setup", "client_secret": "demo-acumatica-secret",
                     "client_id": "88358B02-A48D-A50E-F710-39C1636C30F6@Company"})
                 gusto = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
-                repo.merge_settings(s, gusto.id, {"target": ACU_CONN})  # the connect's jobs may write too
+                write_settings(s, gusto, {"targets": [ACU_CONN]})  # the connect's jobs may write too
             dep.services.start_worker(name="acumatica", queues="acumatica")
             yield dep, Acu(base)
     finally:
@@ -113,7 +114,7 @@ def test_redelivered_webhook_still_yields_one_journal(deployment):
 
 
 def test_webhook_and_poll_for_the_same_payroll_still_yield_one_journal(deployment):
-    from connector_tasks.connectors.gusto.sync import poll_events
+    from connector_tasks.connectors.gusto.source import poll_events
 
     dep, acu = deployment
     writes = acu.state()["counters"]["journal_writes"]
@@ -129,7 +130,7 @@ def test_webhook_and_poll_for_the_same_payroll_still_yield_one_journal(deploymen
 
 
 def test_replay_after_the_reference_is_lost_finds_the_journal_and_posts_nothing(deployment):
-    from connector_tasks.operations import replay_job
+    from connector_tasks.jobs.replay import replay_job
 
     dep, acu = deployment
     [batch] = acu.batches(MARKER)
@@ -194,8 +195,9 @@ def test_login_limit_storm_recovers_without_leaking_sessions(deployment):
 def test_employee_task_creates_then_finds_by_external_ref_and_deactivates(deployment):
     import datetime as dt
 
-    from connector_tasks import targets
     from connector_tasks.celery_app import app
+    from connector_tasks.flows import targets
+    from connector_tasks.jobs.states import JobStatus, transition
     from connector_tasks.domain.model import EmployeeMaster
 
     dep, acu = deployment
@@ -205,12 +207,15 @@ def test_employee_task_creates_then_finds_by_external_ref_and_deactivates(deploy
     def run(m: EmployeeMaster) -> dict:
         with session_scope(dep.settings.database_url) as s:
             gusto = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
-            payload = targets.employee_payload(s, s.scalar(select(Connection).where(Connection.name == ACU_CONN)),
-                                               m, source_system="gusto")
-            job, _ = repo.claim_job(s, flow="employees_to_masters", connection_id=gusto.id, source_id=m.key,
-                                    key=f"gusto-employee-{m.key}")
+            acu_conn = s.scalar(select(Connection).where(Connection.name == ACU_CONN))
+            payload = targets.employee_payload(s, acu_conn, m)
+            job, _ = repo.claim_job(s, flow="employees_to_masters", connection_id=gusto.id, target_id=acu_conn.id,
+                                    source_id=m.key, key=f"gusto-employee-{m.key}")
             job.payload, job_id = payload, job.id
-            repo.mark_posting(job, 600)
+            if job.status != JobStatus.QUEUED:  # run again: the job is re-opened
+                transition(job, JobStatus.QUEUED)
+            transition(job, JobStatus.RUNNING)
+            transition(job, JobStatus.POSTING, lease=600)
         app.send_task(payload["dispatch"]["task"], args=[job_id, payload], queue=payload["dispatch"]["queue"])
         job = dep.wait_for_job(m.key)
         assert job["status"] == "done", job["last_error"]

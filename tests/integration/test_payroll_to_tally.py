@@ -12,7 +12,8 @@ import requests
 from sqlalchemy import delete, func, select
 
 from connector_tasks.core.signatures import hmac_sha256_hex
-from sandbox.demo import DEMO_PAYROLL, GUSTO_CONN
+from tests.harness import DEMO_PAYROLL, GUSTO_CONN
+from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob
 
@@ -33,7 +34,7 @@ def test_oauth_stored_encrypted_tokens_and_verified_the_subscription(deployment)
         conn = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
         assert conn.status == "connected"
         assert conn.account == "6bf7807c-a5a0-4f4d-b2e7-3fbb4b2299fb"
-        assert conn.settings["webhook_status"] == "verified"
+        assert repo.get_state(s, conn.id, "webhook_status") == "verified"
         assert "access_token" not in conn.credentials and conn.credentials.startswith("gAAAA")
     subs = deployment.gusto("GET", "/_sandbox/state").json()["subscriptions"]
     assert [s["status"] for s in subs] == ["verified"]
@@ -125,7 +126,7 @@ def test_malformed_and_oversize_bodies_are_refused(deployment):
 
 
 def test_tally_lineerror_parks_the_job_with_tallys_text_and_replay_posts_once(deployment):
-    from connector_tasks.operations import job_summaries, replay_job
+    from connector_tasks.jobs.replay import job_summaries, replay_job
 
     # a payroll dated before the company's books begin (1 Apr 2020): Tally refuses the voucher
     pid = deployment.gusto("POST", "/_sandbox/payrolls", json={
@@ -150,7 +151,7 @@ def test_tally_lineerror_parks_the_job_with_tallys_text_and_replay_posts_once(de
 
 
 def test_a_mapping_to_a_ledger_tally_lacks_is_parked_naming_it_before_any_import(deployment):
-    from connector_tasks.operations import replay_job
+    from connector_tasks.jobs.replay import replay_job
     from connector_tasks.store import repo
 
     pid = deployment.gusto("POST", "/_sandbox/payrolls", json={"compensations": 2}).json()["payroll_uuid"]

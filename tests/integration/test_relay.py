@@ -29,7 +29,7 @@ def test_relay_mode_posts_the_example_once(dep):
 
 
 def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fails(dep, redis_server):
-    from connector_tasks.relay import relay_once
+    from connector_tasks.pipeline.relay import relay_once
     from connector_tasks.store import repo
 
     dep.services.kill("relay")  # drive the relay by hand, and read what it published before a worker does
@@ -39,7 +39,7 @@ def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fail
                           event_uuid=f"relay-{i}", event_type="employee.updated", entity_type="Employee",
                           entity_id=f"e{i}")
     broker = redis_lib.Redis.from_url(redis_server.url)
-    before = broker.llen("gusto")
+    before = broker.llen("default")
     redis_server.stop()
     try:
         with pytest.raises(Exception):
@@ -50,8 +50,8 @@ def test_relay_claims_each_event_once_and_puts_a_batch_back_when_the_broker_fail
         statuses = [e.status for e in s.scalars(select(InboundEvent).where(InboundEvent.event_uuid.like("relay-%")))]
     assert statuses.count("received") == 7  # nothing lost, nothing left half-claimed
     assert relay_once(batch=5) == 5 and relay_once(batch=5) == 2 and relay_once(batch=5) == 0
-    messages = [_task_message(m) for m in broker.lrange("gusto", 0, broker.llen("gusto") - before - 1)]
-    assert [task for task, _ in messages] == ["gusto.handle_events"] * 2  # one message per batch
+    messages = [_task_message(m) for m in broker.lrange("default", 0, broker.llen("default") - before - 1)]
+    assert [task for task, _ in messages] == ["connector.route_events"] * 2  # one message per batch
     with session_scope(dep.settings.database_url) as s:
         ids = set(s.scalars(select(InboundEvent.id).where(InboundEvent.event_uuid.like("relay-%"))))
     assert sorted(len(args[0]) for _, args in messages) == [2, 5]
@@ -66,13 +66,13 @@ def test_two_relays_at_once_publish_each_event_exactly_once(dep, redis_server):
     publish and the mark are one transaction, ``SKIP LOCKED``) publish every event once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from connector_tasks.relay import relay_once
+    from connector_tasks.pipeline.relay import relay_once
     from connector_tasks.store import repo
 
     dep.services.kill("relay")
     dep.services.kill("worker-main")
     broker = redis_lib.Redis.from_url(redis_server.url)
-    before = broker.llen("gusto")
+    before = broker.llen("default")
     ids = {repo.ingest_event(dep.settings.database_url, system="gusto", connection_id=None, payload={},
                              event_uuid=f"two-relays-{i}", event_type="employee.updated",
                              entity_type="Employee", entity_id=f"e{i}")[0] for i in range(300)}
@@ -85,7 +85,7 @@ def test_two_relays_at_once_publish_each_event_exactly_once(dep, redis_server):
 
     with ThreadPoolExecutor(2) as pool:  # a relay's error is raised here
         counts = list(pool.map(drain, range(2)))
-    published = [i for m in broker.lrange("gusto", 0, broker.llen("gusto") - before - 1)
+    published = [i for m in broker.lrange("default", 0, broker.llen("default") - before - 1)
                  for i in _task_message(m)[1][0]]
     assert sorted(published) == sorted(ids) and sum(counts) == 300
     with session_scope(dep.settings.database_url) as s:

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from connector_tasks.connectors.tallyprime.reference import missing_ledgers, request_masters_snapshot
+from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection
-from sandbox.demo import DEMO_COMPANY_NAME, TALLY_CONN
+from tests.harness import DEMO_COMPANY_NAME, TALLY_CONN
 from tests.harness import deployment_on
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ def test_snapshot_comes_back_through_agent_and_worker(tmp_path, redis_server, po
         assert missing_ledgers(snap, ["Cash", "Bank of Nowhere"]) == ["Bank of Nowhere"]
         with session_scope(dep.settings.database_url) as s:
             conn = s.scalar(select(Connection).where(Connection.name == TALLY_CONN))
-            assert conn.settings["tally_masters"]["request_id"] == snap["request_id"]
+            assert repo.get_state(s, conn.id, "tally_masters")["request_id"] == snap["request_id"]
         again = request_masters_snapshot(TALLY_CONN, wait=90)
         # a fresh snapshot each time; the reference-data job of the connect may have added
         # ledgers in between, never removed one

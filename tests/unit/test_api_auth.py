@@ -32,7 +32,8 @@ def test_in_production_the_api_is_off_without_a_token(tmp_path):
     c = client_for(tmp_path)
     test_settings = Settings.from_env({"INSTANCE_PATH": str(tmp_path), "ML_CONNECTOR_ENV": "test",
                                        "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"})
-    set_settings(test_settings.with_overrides(env="production", redis_url="redis://127.0.0.1:1/0"))
+    set_settings(test_settings.with_overrides(env="production", redis_url="redis://127.0.0.1:1/0")
+                 .with_env(GUSTO_CLIENT_ID="cid", GUSTO_CLIENT_SECRET="secret"))
     try:
         r = c.get("/api/jobs")
         assert r.status_code == 403 and "API_TOKEN" in r.get_json()["error"]

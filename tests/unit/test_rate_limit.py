@@ -218,7 +218,8 @@ def test_gusto_client_draws_from_the_grant_budget(rds, redis_server, monkeypatch
     from connector_tasks.store.models import Connection
 
     monkeypatch.setattr(settings_mod, "_current", Settings(redis_url=redis_server.url, database_url="sqlite://",
-                                                           gusto_client_id="id", gusto_client_secret="s"))
+                                                           environ={"GUSTO_CLIENT_ID": "id",
+                                                                    "GUSTO_CLIENT_SECRET": "s"}))
     name = account()
     client = gusto_client(Connection(id=1, name=name, system="gusto"))
     key = f"ratelimit:gusto:{name}"

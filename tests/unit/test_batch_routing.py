@@ -1,4 +1,4 @@
-"""``gusto.handle_events``: a relay batch is routed event by event; a store failure part-way
+"""``connector.route_events``: a relay batch is routed event by event; a store failure part-way
 retries only the rest of the batch, and the jobs routed before it are still published.
 
 Unit level: the store and the broker are replaced by in-process fakes (the real path, relay →
@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 from config.settings import Settings, set_settings
-from connector_tasks.connectors.gusto import tasks
+from connector_tasks.pipeline import tasks
 
 
 @pytest.fixture
 def routing(monkeypatch, tmp_path):
     set_settings(Settings.from_env({"INSTANCE_PATH": str(tmp_path)}).with_overrides(redis_url="redis://unused"))
-    published: list[list[tuple[str, int]]] = []
+    published: list[list[int]] = []
     seen: list[int] = []
     monkeypatch.setattr(tasks, "_publish_jobs", lambda routed: published.append(list(routed)))
     return published, seen
@@ -25,30 +25,29 @@ def routing(monkeypatch, tmp_path):
 def test_every_routed_event_becomes_one_job_message_and_ignored_events_none(routing, monkeypatch):
     published, seen = routing
 
-    def claim(event_id):
+    def route(event_id):
         seen.append(event_id)
-        return None if event_id % 2 else ("payroll_to_journal", 100 + event_id)
+        return [] if event_id % 2 else [100 + event_id]
 
-    monkeypatch.setattr(tasks.sync, "claim_from_event", claim)
-    result = tasks.handle_events.apply(args=[[1, 2, 3, 4]]).get()
+    monkeypatch.setattr(tasks, "route", route)
+    result = tasks.route_events.apply(args=[[1, 2, 3, 4]]).get()
     assert result == {"events": 4, "jobs": 2}
     assert seen == [1, 2, 3, 4]
-    assert published == [[("payroll_to_journal", 102), ("payroll_to_journal", 104)]]
+    assert published == [[102, 104]]
 
 
 def test_a_store_failure_retries_only_the_rest_of_the_batch(routing, monkeypatch):
     published, seen = routing
     failures = iter([True])
 
-    def claim(event_id):
+    def route(event_id):
         seen.append(event_id)
         if event_id == 3 and next(failures, False):
             raise OSError("database is locked")
-        return ("employee_to_master", 200 + event_id)
+        return [200 + event_id]
 
-    monkeypatch.setattr(tasks.sync, "claim_from_event", claim)
-    result = tasks.handle_events.apply(args=[[1, 2, 3, 4]])
+    monkeypatch.setattr(tasks, "route", route)
+    result = tasks.route_events.apply(args=[[1, 2, 3, 4]])
     assert result.get() == {"events": 2, "jobs": 2}  # the retry's share: events 3 and 4
     assert seen == [1, 2, 3, 3, 4]  # 1 and 2 were not routed twice
-    assert published == [[("employee_to_master", 201), ("employee_to_master", 202)],
-                         [("employee_to_master", 203), ("employee_to_master", 204)]]
+    assert published == [[201, 202], [203, 204]]

@@ -1,0 +1,115 @@
+"""The TallyPrime emulator's kit (see :mod:`sandbox.kit`): start it, the demo's Tally
+connection and agent, the voucher read back as TallyPrime reports it (a Day Book export), and
+the factory of the shared ledger-target contract suite."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterator
+
+import requests
+
+from sandbox.kit import EmulatorKit, Posted, TargetUnderTest
+
+DEMO_COMPANY_NAME = "Demo Trading Co"
+TALLY_CONN = "demo-tally"
+
+
+def format_voucher(voucher: dict) -> tuple[str, Decimal, Decimal]:
+    """A human-readable rendering of one Day Book voucher (as parsed from Tally's export), and
+    its debit and credit totals (Tally's sign convention: a negative AMOUNT is a debit)."""
+    lines = [f"{voucher.get('voucher_type')} No. {voucher.get('number')}  MASTERID {voucher.get('master_id')}  "
+             f"dated {voucher.get('date')}  REMOTEID {voucher.get('remote_id')}",
+             f"Narration: {voucher.get('narration')}", ""]
+    dr_total = cr_total = Decimal("0")
+    for e in voucher.get("ledger_entries", []):
+        amount = Decimal(str(e["amount"]))
+        if amount < 0:
+            dr_total += -amount
+            lines.append(f"  Dr  {e['ledger']:<34} {-amount:>14,.2f}")
+        else:
+            cr_total += amount
+            lines.append(f"  Cr  {e['ledger']:<34} {'':>14} {amount:>14,.2f}")
+        for alloc in e.get("cost_allocations", []) or []:
+            lines.append(f"        cost centre {alloc.get('cost_centre') or alloc.get('name')}: "
+                         f"{abs(Decimal(str(alloc['amount']))):,.2f}")
+    lines.append(f"  {'Totals':<38} {dr_total:>14,.2f} {cr_total:>14,.2f}")
+    lines.append(f"  Balanced: {'yes' if dr_total == cr_total else 'NO'}")
+    return "\n".join(lines), dr_total, cr_total
+
+
+@dataclass
+class TallyKit(EmulatorKit):
+    """The TallyPrime emulator with the demo company, as a ledger target reached by an agent."""
+
+    system: str = "tallyprime"
+    connection: str = TALLY_CONN
+    company: str = DEMO_COMPANY_NAME
+
+    def start(self, config: dict | None = None, *, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Start the emulator (one company, "Demo Trading Co", unless ``config`` says otherwise)."""
+        from sandbox.tallyprime.server import serve
+
+        self.server, _, bound = serve(host, port, config)
+        self.url = f"http://{host}:{bound}"
+        return self.url
+
+    def environ(self) -> dict[str, str]:
+        """The emulator as the agent's TallyPrime (``TALLY_URL``)."""
+        return {"TALLY_URL": self.url}
+
+    def add_connection(self, session, *, targets: list[str] = ()) -> None:
+        from connector_tasks.store.models import Connection
+
+        session.add(Connection(name=self.connection, system=self.system, account=self.company,
+                               status="connected", settings={}))
+
+    def agent_argv(self) -> list[str]:
+        """``tally-worker run --connection <name>`` (the agent beside TallyPrime)."""
+        return [sys.executable, "-m", "tally_worker.cli", "run", "--connection", self.connection]
+
+    def vouchers(self) -> list[dict]:
+        """Every voucher of the demo company, from the emulator's state."""
+        state = requests.get(f"{self.url}/_sandbox/state", timeout=30).json()
+        return next(c for c in state["companies"] if c["name"] == self.company)["vouchers"]
+
+    def describe(self, job: dict) -> Posted:
+        """The job's voucher as TallyPrime reports it in a Day Book export of its date."""
+        from connector_tasks.connectors.tallyprime.client import TallyClient
+
+        client = TallyClient(self.url, self.company)
+        found = [v for v in self.vouchers() if str(v.get("master_id")) == str(job["target_ref"])]
+        day = (found[0]["date"] if found else "")
+        rows = client.day_book(day, day) if day else []
+        mine = [v for v in rows if str(v.get("master_id")) == str(job["target_ref"])] or rows
+        if not mine:
+            return Posted(f"voucher {job['target_ref']} not found in the Day Book", False)
+        text, dr, cr = format_voucher(mine[0])
+        return Posted(f"voucher {mine[0].get('number')} balanced {dr:,.2f}" if dr == cr else
+                      f"voucher {mine[0].get('number')} UNBALANCED Dr {dr:,.2f} Cr {cr:,.2f}", dr == cr,
+                      f"Day Book of {self.company} as TallyPrime reports it:\n{text}")
+
+
+KIT = TallyKit
+
+
+@contextlib.contextmanager
+def _ledger_contract() -> Iterator[TargetUnderTest]:
+    """TallyClient against the TallyPrime emulator; the voucher's REMOTEID is the key."""
+    from connector_tasks.connectors.tallyprime.client import TallyClient
+
+    kit = TallyKit()
+    kit.start()
+    try:
+        yield TargetUnderTest("tallyprime", TallyClient(kit.url, kit.company),
+                              lambda: requests.get(f"{kit.url}/_sandbox/state", timeout=10).json()["request_count"],
+                              lambda key: sum(1 for v in kit.vouchers() if v["remote_id"] == key))
+    finally:
+        kit.stop()
+
+
+def ledger_contracts() -> dict:
+    """The factory of the shared ledger-target contract suite: the XML client on the emulator."""
+    return {"tallyprime": _ledger_contract}
