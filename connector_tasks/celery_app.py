@@ -2,7 +2,7 @@
 schedule and the task modules of every system from the connector registry.
 
 Run the cloud workers with ``ml-connector worker`` (every cloud queue the registry declares, and
-``default``); an agent runs its own lane (e.g. ``tally-worker run``).
+``default``); an agent runs its own lane (its system's agent command).
 """
 from __future__ import annotations
 

@@ -86,9 +86,11 @@ class Deployment:
 
 
 def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_config: dict | None = None,
-                     tally_config: dict | None = None, overrides: dict | None = None) -> Deployment:
+                     tally_config: dict | None = None, overrides: dict | None = None,
+                     env: dict | None = None) -> Deployment:
     """Start everything the main job needs, connect the Gusto company (OAuth) and register
-    the webhook (handshake). The test process itself is configured with the same settings."""
+    the webhook (handshake). The test process itself is configured with the same settings
+    (``overrides`` of its fields, ``env``: variables a system reads, e.g. ``TALLY_TIMEOUT``)."""
     redis_lib.Redis.from_url(redis_url).flushdb()
     gusto, tally = GustoKit(), TallyKit()
     gusto.start({"delivery_backoff": 0.05, **(gusto_config or {})})
@@ -97,7 +99,7 @@ def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_c
     web_url = f"http://127.0.0.1:{web_port}"
     settings = Settings.from_env({"INSTANCE_PATH": str(folder), "ML_CONNECTOR_ENV": "test"}).with_overrides(
         database_url=database_url, redis_url=redis_url, public_base_url=web_url,
-        **(overrides or {})).with_env(**gusto.environ(), **tally.environ())
+        **(overrides or {})).with_env(**gusto.environ(), **tally.environ(), **(env or {}))
     set_settings(settings)
     setup_connections(settings, [gusto], [tally])
     services = Services(settings, folder / "logs")

@@ -55,6 +55,10 @@ class SystemSpec:
       WebhookReply``); ``oauth``: the OAuth provider (``start(connection, redirect_uri)``,
       ``callback(code, state, redirect_uri)``); ``cli``: a click group added to
       ``ml-connector``.
+    * ``aliases``: other names the vendor goes by in text (``tally`` for TallyPrime);
+      ``folders``: folders outside ``connectors/<name>/`` and ``sandbox/<name>/`` that belong to
+      the system (its agent's package); only these, its own two folders and this registry may
+      name it (``tests/unit/test_house_rules.py`` enforces it).
     * ``sandbox``: the system's emulator kit (``sandbox/<system>/kit.py``: start the
       emulator, connect a connection to it, fire and read back for the demo); ``contract``:
       ``fn() -> {name: factory}``, each factory a context manager yielding a
@@ -77,6 +81,8 @@ class SystemSpec:
     webhook: str | None = None
     oauth: str | None = None
     cli: str | None = None
+    aliases: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
     sandbox: str | None = None
     contract: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -136,6 +142,7 @@ BUILTIN: tuple[SystemSpec, ...] = (
         tasks=("connector_tasks.connectors.tallyprime.tasks", "connector_tasks.connectors.tallyprime.reference"),
         task_prefixes=("tally",),
         agent_queue="tally.{connection}",
+        aliases=("tally",), folders=("tally_worker",),
         settings="connector_tasks.connectors.tallyprime.settings:TallySettings",
         app_settings="connector_tasks.connectors.tallyprime.settings:TallyAppSettings",
         target="connector_tasks.connectors.tallyprime.target",

@@ -1,4 +1,4 @@
-"""The one request pipeline of the JSON vendor clients (Gusto, Acumatica).
+"""The one request pipeline of the JSON vendor clients (every connector's ``client.py``).
 
 Per request (:meth:`JsonApiClient._call`):
 
@@ -7,7 +7,7 @@ Per request (:meth:`JsonApiClient._call`):
 2. :func:`connector_tasks.core.http.send` (transport errors → :class:`TransientApiError`,
    logged without secrets);
 3. ``on_response(headers)`` for every response but a 429 (rate headers such as
-   ``X-RateLimit-Remaining``/``X-RateLimit-Reset``, https://docs.gusto.com/app-integrations/docs/rate-limits);
+   ``X-RateLimit-Remaining``/``X-RateLimit-Reset``, fed to the global budget);
 4. a 401 lets the ``auth`` renew once and the request is sent again;
 5. a non-2xx reply becomes an error of :mod:`connector_tasks.core.errors`: the vendor's special
    cases (:meth:`JsonApiClient._special_error`) over the shared defaults of
@@ -33,9 +33,8 @@ from connector_tasks.core.http import BODY_SNIPPET, DEFAULT_TIMEOUT, error_for_r
 
 def parse_json(text: str) -> Any:
     """Parse JSON ``text`` with every number that has a fraction or exponent as ``Decimal``
-    (a float would lose cents). Gusto types payroll amounts as numbers in its schema and sends
-    strings in its examples (Gusto OpenAPI, ``GET /v1/companies/{company_id}/payrolls/{payroll_id}``,
-    https://github.com/Gusto/gusto-python-client ``.speakeasy/logs/changes/new.openapi.yaml``).
+    (a float would lose cents). Vendors type amounts as numbers in their schemas and send
+    strings in their examples, or the other way round: both must read exactly.
     Integers stay ``int``. Raises ``ValueError`` on invalid JSON (including an empty text)."""
     return json.loads(text, parse_float=Decimal)
 
@@ -52,7 +51,8 @@ class RequestAuth(Protocol):
 
 
 class Slots(Protocol):
-    """Concurrent-request slots (e.g. :class:`connector_tasks.connectors.acumatica.limits.ConcurrencySlots`)."""
+    """Concurrent-request slots (a licence's limit on requests in flight at once): ``slot()``
+    is a context manager holding one."""
 
     def slot(self) -> ContextManager[Any]:
         """Hold one slot while the request is in flight."""
@@ -61,8 +61,8 @@ class Slots(Protocol):
 class JsonApiClient:
     """Base of every JSON vendor client: budget → send → observe → errors → exact JSON.
 
-    Subclasses set ``SYSTEM`` (the name in errors and logs, e.g. ``"gusto"``) and ``LABEL`` (the
-    vendor as a person reads it, ``"Gusto"``), and override only their special cases:
+    Subclasses set ``SYSTEM`` (the name in errors and logs: the registry name) and ``LABEL`` (the
+    vendor as a person reads it), and override only their special cases:
     :meth:`_error_lines` (the vendor's error messages of a reply), :meth:`_special_error`
     (statuses or texts that do not follow the defaults), :meth:`_error_summary` (the wording of
     an error's message). ``EMPTY_BODY_OK``: an empty 2xx body decodes to ``None`` instead of

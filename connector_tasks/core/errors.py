@@ -6,10 +6,9 @@ job is retried, parked as ``failed`` or finished. Nothing returns ``{}`` on fail
 Shape of the decision (see ``retryable``):
 
 * retried: :class:`RateLimitedError`, :class:`TransientApiError` (connect errors, timeouts,
-  5xx, a Tally instance that is down);
+  5xx, a target or its agent that is down);
 * parked at once: :class:`AuthError`, :class:`ConflictError`, :class:`RejectedError`
-  (Tally ``LINEERROR``, 4xx validation), :class:`MappingError`, :class:`ConfigurationError`;
-* done without effect: :class:`AlreadyProcessed`.
+  (a ledger's line error, 4xx validation), :class:`MappingError`, :class:`ConfigurationError`.
 """
 from __future__ import annotations
 
@@ -40,10 +39,6 @@ class ConfigurationError(ConnectorError):
 
 class MappingError(ConnectorError):
     """Source data cannot be mapped onto the target (unbalanced totals, missing mapping)."""
-
-
-class AlreadyProcessed(ConnectorError):
-    """The work was already done (the target holds the object or the key is claimed)."""
 
 
 class ExternalApiError(ConnectorError):
@@ -84,7 +79,7 @@ class ConflictError(ExternalApiError):
 
 
 class RejectedError(ExternalApiError):
-    """The remote validated and refused the request (4xx validation, Tally LINEERROR).
+    """The remote validated and refused the request (4xx validation, a ledger's line error).
 
     ``lines`` holds each error text the remote gave, in order.
     """

@@ -1,8 +1,8 @@
 """A Redis lock with a lease that is renewed while the holder works.
 
 Used where at most one holder may act at a time across every process and machine (one
-request in flight per TallyPrime instance, even with two agents started on one queue by
-mistake). If the holder dies, the lease runs out and the next waiter gets the lock.
+request in flight per instance of a single-threaded system, even with two agents started on
+one queue by mistake). If the holder dies, the lease runs out and the next waiter gets the lock.
 """
 from __future__ import annotations
 

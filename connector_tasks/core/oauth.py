@@ -12,10 +12,10 @@ single-flight refresh.
   JsonApiClient._call`, renewed once on a 401.
 
 Sources: RFC 6749 §5.1 token response (``access_token``, ``refresh_token``, ``expires_in``
-seconds, ``scope``), https://www.rfc-editor.org/rfc/rfc6749#section-5.1 ; Gusto rotates refresh
-tokens ("The previous refresh_token will be revoked on the first usage of the new
-access_token"), https://docs.gusto.com/app-integrations/v2024-04-01/reference/refresh-access-token ;
-Acumatica's identity server, https://help.myob.com.au/advanced/Docs/Published/IntegrationDevelopmentGuide/OAuthOIDC_ResourceOwner_AccessToken.html .
+seconds, ``scope``), https://www.rfc-editor.org/rfc/rfc6749#section-5.1 ; refresh-token
+rotation (a rotated refresh token is single-use), RFC 6749 §10.4 and RFC 9700 §4.14,
+https://www.rfc-editor.org/rfc/rfc9700#section-4.14 . Each vendor's client cites its own
+token endpoint and rotation rule.
 """
 from __future__ import annotations
 
@@ -39,9 +39,8 @@ class TokenSet:
 
     ``access_token``; ``refresh_token`` (``None`` when the grant gave none); ``expires_at``
     epoch seconds (float); ``scope`` the space-separated scopes (``""`` when unknown);
-    ``company_uuid`` the company a Gusto token reaches (Gusto "strict access": one token, one
-    company, https://docs.gusto.com/app-integrations/docs/oauth2 "Multi-Company
-    Authentication"), ``None`` for other vendors. Frozen; stored as its fields, so every
+    ``company_uuid`` the one company the token reaches, for a vendor whose tokens are scoped to
+    one company (its client fills it in), else ``None``. Frozen; stored as its fields, so every
     field added later needs a default (older stored dicts must still load).
     """
 
@@ -63,8 +62,8 @@ class TokenSet:
         """Build from a token endpoint's JSON reply (RFC 6749 §5.1,
         https://www.rfc-editor.org/rfc/rfc6749#section-5.1).
 
-        ``expires_at`` = ``created_at`` (epoch seconds, when the reply has it as a number, as
-        Gusto's does: https://docs.gusto.com/embedded-payroll/docs/company-access-tokens) else
+        ``expires_at`` = ``created_at`` (epoch seconds, when the reply has it as a number, as some
+        vendors add to RFC 6749's fields) else
         ``now`` (default the current time), plus ``expires_in`` seconds (else
         ``default_expires_in``). ``previous``: the tokens being replaced; their refresh token is
         kept when the reply has none, and their ``company_uuid`` is carried over.
@@ -93,8 +92,8 @@ class TokenStore(Protocol):
     """Where one connection's :class:`TokenSet` lives.
 
     ``lock()`` is a per-connection lock across every worker and process (a context manager);
-    renewals happen inside it (Gusto: refresh tokens rotate and the old one dies on first use
-    of the new access token, https://docs.gusto.com/app-integrations/v2024-04-01/reference/refresh-access-token).
+    renewals happen inside it (a rotated refresh token is single-use: two workers refreshing at
+    once would lose the grant, RFC 9700 §4.14).
     """
 
     def load(self) -> TokenSet | None:
@@ -116,7 +115,7 @@ def refresh_under_lock(store: TokenStore, failed_access_token: str | None, renew
     not within ``margin`` seconds of expiry) return the stored tokens without a token call;
     else call ``renew(stored tokens or None)`` and save its result *before* returning it, so
     the rotated refresh token is durable before the new access token is used (its first use
-    revokes the old refresh token, https://docs.gusto.com/app-integrations/v2024-04-01/reference/refresh-access-token).
+    revokes the old refresh token with vendors that rotate them, RFC 9700 §4.14).
     Raises what ``renew`` and the store raise (:class:`AuthError` for a refused grant; nothing
     is saved then).
     """

@@ -17,7 +17,7 @@ that makes every admission wait or refuse until it passes.
 
 Units: a limit is a number of requests per window; windows, waits, ``max_wait`` and
 ``retry_after`` are seconds (floats). The vendors' numbers live in the connectors
-(``connectors/<system>/budget.py``), never here; per-connection budgets (Acumatica, IFS) come
+(``connectors/<system>/budget.py``), never here; per-connection budgets (a licence's limits) come
 from :func:`budget_from_settings`.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ return current
 class Budget:
     """The rates one remote system allows per account.
 
-    ``name``: the system, e.g. ``"gusto"`` (part of the Redis key; no ``:``).
+    ``name``: the system's registry name (part of the Redis key; no ``:``).
     ``rates``: ``((limit, window_seconds), ...)``: at most ``limit`` requests in any rolling
     window of ``window_seconds``; every rate is enforced at once.
     ``margin``: the fraction of each limit kept back (0 <= margin < 1), because the vendor
@@ -153,7 +153,7 @@ class Budget:
 
 def budget_from_settings(name: str, spec: Mapping[str, Any]) -> Budget:
     """A :class:`Budget` from a connection's settings, for systems whose limits depend on the
-    customer's license or sizing (Acumatica, IFS).
+    customer's licence or sizing.
 
     ``spec`` keys: ``per_second``, ``per_minute``, ``per_hour``, ``per_day`` (integer limits),
     ``rates`` (a list of ``[limit, window_seconds]``), ``margin`` (fraction, default 0.02),
@@ -200,8 +200,8 @@ class RateBudget:
 
     Precision: PyrateLimiter's script takes the timestamp from the caller (here Redis ``TIME``,
     read one round trip earlier), so a process delayed between the two can slip one admission
-    past the effective limit at a window's edge; the margin must cover that many calls (Gusto:
-    4 of 200). Delays between admission and the request reaching the vendor are covered by
+    past the effective limit at a window's edge; the margin must cover that many calls (2 %
+    of 200 is 4). Delays between admission and the request reaching the vendor are covered by
     ``Budget.guard``, not by the margin.
     """
 
@@ -290,7 +290,7 @@ class RateBudget:
     def penalize(self, retry_after: float | None) -> None:
         """A vendor 429: block every admission for ``retry_after`` seconds (an existing longer
         block is kept). ``None`` (a 429 without ``Retry-After``) blocks for the shortest window.
-        Signature fits ``GustoClient(on_rate_limited=...)``."""
+        Signature fits a client's ``on_rate_limited`` hook."""
         if retry_after is None:
             retry_after = self.budget.shortest_window
         ms = int(math.ceil(float(retry_after) * 1000))

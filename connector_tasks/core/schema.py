@@ -82,7 +82,7 @@ class TypedSettings:
     """Mixin of a frozen dataclass of settings: :meth:`from_dict` (validated), :meth:`to_dict`
     (JSON-safe), :meth:`validate` (cross-field rules, overridden by subclasses).
 
-    ``TITLE`` names the settings in errors (e.g. ``"Acumatica connection"``); ``LEGACY`` maps a
+    ``TITLE`` names the settings in errors (e.g. ``"<System> connection"``); ``LEGACY`` maps a
     key stored by an older release to the field that replaces it, or to ``None`` when it is
     dropped on read (values moved elsewhere by a migration)."""
 

@@ -165,7 +165,7 @@ class JournalLine:
 class JournalEntry:
     """A journal voucher: dated, narrated, balanced lines, with a deterministic ``key``.
 
-    ``key`` is the idempotency key and the target-side reference (e.g. Tally ``REMOTEID``).
+    ``key`` is the idempotency key and the target-side reference (e.g. a remote id the ledger keeps).
     ``warnings`` are things a person should know (an unallocated remainder, say).
     """
 
@@ -258,10 +258,10 @@ class LedgerMaster:
 
 @dataclass(frozen=True)
 class EmployeeMaster:
-    """An employee as a headcount master in a book of accounts (in TallyPrime: a cost centre
-    for payroll under the ``category`` cost category).
+    """An employee as a headcount master in a book of accounts (e.g. a cost centre for payroll
+    under the ``category`` cost category, or an employee record).
 
-    ``key`` is the source's stable id (the Gusto employee uuid): the target finds the master
+    ``key`` is the source's stable id (the payroll system's employee id): the target finds the master
     by it, never by ``name``, so a rename alters the master instead of creating a second one.
     ``name`` is unique within the company (``"First Last (code)"``); ``group`` the parent (an
     employee group, e.g. the department) or ``None`` for the category's root; dates are

@@ -3,7 +3,10 @@ a payroll undone at the source (reversed, or cancelled back to unprocessed) → 
 journal of the one posted, or nothing when nothing was posted.
 
 Both steps read the source *now* (webhooks are thin and may arrive in any order), so whatever
-order the events come in, the books end in the source's current state:
+order the events come in, the books end in the source's current state. A payroll processed
+again after its journal was reversed (cancelled back to unprocessed, then processed anew: a newer
+event re-opens the job as a new revision) posts a new journal under a key of its own
+(``<key>-r<revision>``), and a later reversal reverses that one:
 
 =========================  ===================================  ==================================
 source says now            payroll job                          reversal job
@@ -78,13 +81,31 @@ def prepare_journal(job_id: int) -> dict | None:
                error=f"payroll {ctx.source_id} was {undone} before it was posted; nothing to post")
         return None
     employees = call_with_retries(source.list_employees)
-    entry = build_journal(run, mapping, employees, source=ctx.source.system, source_label=ctx.source.spec.title)
+    entry = build_journal(run, mapping, employees, source=ctx.source.system, source_label=ctx.source.spec.title,
+                          key=_revision_key(ctx))
     used = {line.ledger for line in entry.lines}
     with session_scope(runtime.settings().database_url) as s:
         payload = targets.journal_payload(s, s.get(Connection, ctx.target.id), entry,
                                           mapping.ledger_masters(used, earning_types_of(run)))
     hand_to_target(job_id, ctx.revision, payload, warnings=entry.warnings)
     return payload
+
+
+def _revision_key(ctx: JobContext) -> str:
+    """The key this revision posts under: the job's key, unless the journal the job posted
+    before has been reversed (the payroll came back after a cancellation): then a key of this
+    revision's own, so the new journal is not mistaken for the reversed one."""
+    with session_scope(runtime.settings().database_url) as s:
+        job = s.get(SyncJob, ctx.job_id)
+        posted = ((job.payload or {}).get("entry") or {}).get("key")
+        if not posted or not job.target_ref:
+            return ctx.key
+        reversal = s.scalar(select(SyncJob).where(SyncJob.flow == REVERSAL_FLOW, SyncJob.connection_id == ctx.source.id,
+                                                  SyncJob.target_id == ctx.target.id,
+                                                  SyncJob.source_id == ctx.source_id))
+        undone = (reversal is not None and reversal.status == JobStatus.DONE
+                  and ((reversal.payload or {}).get("reverses") or {}).get("key") == posted)
+    return f"{ctx.key}-r{ctx.revision}" if undone else posted
 
 
 def _original(s, ctx: JobContext) -> SyncJob | None:
@@ -130,7 +151,7 @@ def prepare_reversal(job_id: int) -> dict | None:
             when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc).date() if isinstance(stamp, int) \
                 else utcnow().date()
             reversal = entry.reversed(
-                key=ctx.key, date=max(when, entry.date),
+                key=f"{entry.key}-reversal", date=max(when, entry.date),
                 narration=(f"Reversal of {ctx.source.spec.title} payroll {ctx.source_id} ({kind}); reverses "
                            f"voucher {original.target_ref} ({entry.key})"))
             ledgers = [LedgerMaster(**m) for m in original.payload.get("ledgers", [])]

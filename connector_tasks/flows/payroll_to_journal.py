@@ -171,11 +171,13 @@ def earning_types_of(run: PayrollRun) -> list[str]:
 
 
 def build_journal(run: PayrollRun, mapping: PayrollMapping, employees: Iterable[Employee] = (),
-                  *, source: str, source_label: str | None = None) -> JournalEntry:
+                  *, source: str, source_label: str | None = None, key: str | None = None) -> JournalEntry:
     """The balanced journal entry of a processed payroll ``run``.
 
     ``source`` is the source system's short name (it prefixes the key), ``source_label`` its
-    name in the narration. ``employees`` name the cost centres (unknown ids are used as names). Raises
+    name in the narration; ``key`` replaces :func:`journal_key` (a later revision of a payroll
+    whose earlier journal was reversed posts under a key of its own). ``employees`` name the
+    cost centres (unknown ids are used as names). Raises
     :class:`MappingError` when the run is not processed, its totals do not reconcile, or the
     resulting entry does not balance to the cent.
     """
@@ -202,7 +204,7 @@ def build_journal(run: PayrollRun, mapping: PayrollMapping, employees: Iterable[
     p = run
     narration = (f"Payroll for pay period {p.period_start.isoformat()} to {p.period_end.isoformat()}, "
                  f"check date {p.check_date.isoformat()}; {source_label or source.title()} payroll {p.source_id}")
-    entry = JournalEntry(key=journal_key(source, run.source_id), date=run.check_date,
+    entry = JournalEntry(key=key or journal_key(source, run.source_id), date=run.check_date,
                          narration=narration, lines=tuple(lines), source_ref=run.source_id,
                          warnings=tuple(warnings))
     entry.check_balanced()

@@ -9,7 +9,7 @@ reason, visible and replayable; an unexpected exception (a bug) → parked too, 
 * :func:`run_step`: a step that reaches the store (a flow's prepare step on a cloud worker):
   records its attempt and moves the job itself.
 * :func:`run_target_step`: a target step, which may run where the store is out of reach (the
-  agent beside TallyPrime): it produces an :class:`Outcome` and hands it to ``report`` —
+  agent beside the customer's books): it produces an :class:`Outcome` and hands it to ``report`` —
   :func:`~connector_tasks.jobs.results.record_outcome` in-process on a cloud worker, or a
   message to the cloud (``connector.record_post_result``) from an agent.
 * :func:`hand_to_target`: the end of a prepare step: store the payload on the job, move it to

@@ -6,8 +6,10 @@ event's connection whose system plays the flow's target role, the job of (connec
 flow, object) is claimed under the flow's key. An existing job is
 
 * re-opened as a new revision when the flow follows its object (``reopen_always``: an
-  employee's master) or when the event carries a newer source version than the job has seen —
-  the prepare step re-reads the source, so the target ends in the source's current state;
+  employee's master) or when another event carries a source version at least as new as the
+  one the job has seen (sources stamp versions in whole seconds, so two changes in one second
+  share one; re-reading the source again is harmless) — the prepare step re-reads the source,
+  so the target ends in the source's current state;
 * handed on again while it is still queued or running (a redelivered message is harmless);
 * otherwise left alone: a duplicate, or an older event after a newer one.
 
@@ -39,14 +41,17 @@ def flow_for(system: str, event_type: str) -> Flow | None:
     return FLOWS.get(name) if name else None
 
 
-def _newer(version: int | None, seen: int | None) -> bool:
-    return version is not None and (seen is None or version > seen)
+def _news(job: SyncJob, event: InboundEvent) -> bool:
+    """Whether ``event`` may carry news about ``job``'s object: another event than the one that
+    last routed it, with a version not older than the job has seen."""
+    version, seen = event.entity_version, job.source_version
+    return event.id != job.event_id and version is not None and (seen is None or version >= seen)
 
 
 def _reopen(job: SyncJob, event: InboundEvent) -> None:
     job.revision += 1
     job.event_id = event.id
-    if _newer(event.entity_version, job.source_version):
+    if event.entity_version is not None and (job.source_version is None or event.entity_version > job.source_version):
         job.source_version = event.entity_version
     transition(job, JobStatus.QUEUED)
 
@@ -73,7 +78,7 @@ def route(event_id: int) -> list[int]:
                                           version=event.entity_version)
             if created:
                 due.append(job.id)
-            elif flow.reopen_always or _newer(event.entity_version, job.source_version):
+            elif (flow.reopen_always and event.id != job.event_id) or _news(job, event):
                 _reopen(job, event)
                 due.append(job.id)
             elif job.status in (JobStatus.QUEUED, JobStatus.RUNNING):

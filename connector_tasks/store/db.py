@@ -137,7 +137,7 @@ class HotConnection:
         SQLite syncs the WAL before one and the database after it, so frames are durable in
         the database file before the WAL is reused. Another connection may read the row in the
         moment between commit and flush; if the machine then loses power the webhook was not
-        yet answered, Gusto delivers it again, and a task published for the lost row finds no
+        yet answered, the source delivers it again, and a task published for the lost row finds no
         event and does nothing. Raises the driver's error or OSError; either way the caller
         must not acknowledge.
         """

@@ -1,12 +1,12 @@
 """OAuth tokens kept in a connection's encrypted credentials, with a per-connection refresh lock.
 
 :class:`StoredTokens` is the production :class:`connector_tasks.core.oauth.TokenStore` (``load``,
-``save``, ``lock``) of every OAuth client here: Gusto's and Acumatica's. The lock serialises
+``save``, ``lock``) of every OAuth client (every connector whose tokens rotate). The lock serialises
 refreshes across every worker and process (single-flight refresh, done by
 :func:`connector_tasks.core.oauth.refresh_under_lock`): whoever holds it re-reads the stored
 tokens first and refreshes only if nobody else already did; the rotated refresh token is saved
-before the new access token is used (Gusto revokes the previous refresh token "on the first usage
-of the new access_token", https://docs.gusto.com/app-integrations/v2024-04-01/reference/refresh-access-token).
+before the new access token is used (a vendor that rotates refresh tokens may revoke the previous
+one on the first use of the new access token; each client's module cites its vendor's rule).
 """
 from __future__ import annotations
 

@@ -34,10 +34,10 @@ The load is turned into vouchers through ``ExternalVoucherLoadInformationHandlin
 (MODEL ``ExternalVoucherLoadInformationHandling.projection``: ``ExtLoadInfoSet`` with bound
 actions ``DoCheckTransactions``, ``DoCreateVoucher``, ``DoRemoveErrorCodes``)::
 
-    POST ExternalVouchers.svc/ExternalVouchersSet     {"Company":"10","LoadId":"GUSTO-P1","Correction":false,
+    POST ExternalVouchers.svc/ExternalVouchersSet     {"Company":"10","LoadId":"PAYROLL-P1","Correction":false,
                                                        "TransactionDate":"2025-03-31","VoucherType":"Z",
                                                        "Account":"6000","CodeB":"100","DebetAmount":100.0, ...}
-    POST ExternalVoucherLoadInformationHandling.svc/ExtLoadInfoSet(Company='10',LoadId='GUSTO-P1')
+    POST ExternalVoucherLoadInformationHandling.svc/ExtLoadInfoSet(Company='10',LoadId='PAYROLL-P1')
          /IfsApp.ExternalVoucherLoadInformationHandling.ExtLoadInfo_DoCreateVoucher   (If-Match) -> 204
 
   The emulator's rule (ASSUMPTION, after EXTERNAL_VOUCHERS): rows group into one voucher per

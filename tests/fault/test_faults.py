@@ -24,7 +24,8 @@ from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
 
 pytestmark = pytest.mark.integration
 
-OVERRIDES = {"visibility_timeout": 15, "task_time_limit": 12, "tally_timeout": 3, "retry_base": 0.5}
+OVERRIDES = {"visibility_timeout": 15, "task_time_limit": 12, "retry_base": 0.5}
+ENV = {"TALLY_TIMEOUT": "3"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def dep(tmp_path_factory, redis_server):
     from tests.harness import start_deployment
 
     folder = tmp_path_factory.mktemp("faults")
-    d = start_deployment(folder, redis_server.url, f"sqlite:///{folder / 'store.db'}", overrides=OVERRIDES)
+    d = start_deployment(folder, redis_server.url, f"sqlite:///{folder / 'store.db'}", overrides=OVERRIDES, env=ENV)
     yield d
     d.stop()
 

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 
 from connector_tasks import runtime
 from connector_tasks.connections import write_settings
+from connector_tasks.jobs.states import JobStatus, transition
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncJob
@@ -138,7 +139,9 @@ def test_replay_after_the_reference_is_lost_finds_the_journal_and_posts_nothing(
     with session_scope(dep.settings.database_url) as s:
         s.execute(delete(ExternalRef).where(ExternalRef.source_id == DEMO_PAYROLL))
         job = s.scalar(select(SyncJob).where(SyncJob.source_id == DEMO_PAYROLL))
-        job.status, job.target_ref, job_id = repo.FAILED, None, job.id
+        transition(job, JobStatus.QUEUED)  # as if the job had been parked before it learnt the batch
+        transition(job, JobStatus.FAILED, error="the reference was lost")
+        job.target_ref, job_id = None, job.id
     assert replay_job(job_id)["replayed"] is True
     job = dep.wait_for_job(DEMO_PAYROLL)
     assert job["status"] == "done", job["last_error"]
@@ -197,7 +200,6 @@ def test_employee_task_creates_then_finds_by_external_ref_and_deactivates(deploy
 
     from connector_tasks.celery_app import app
     from connector_tasks.flows import targets
-    from connector_tasks.jobs.states import JobStatus, transition
     from connector_tasks.domain.model import EmployeeMaster
 
     dep, acu = deployment
@@ -209,7 +211,7 @@ def test_employee_task_creates_then_finds_by_external_ref_and_deactivates(deploy
             gusto = s.scalar(select(Connection).where(Connection.name == GUSTO_CONN))
             acu_conn = s.scalar(select(Connection).where(Connection.name == ACU_CONN))
             payload = targets.employee_payload(s, acu_conn, m)
-            job, _ = repo.claim_job(s, flow="employees_to_masters", connection_id=gusto.id, target_id=acu_conn.id,
+            job, _ = repo.claim_job(s, flow="employee_to_master", connection_id=gusto.id, target_id=acu_conn.id,
                                     source_id=m.key, key=f"gusto-employee-{m.key}")
             job.payload, job_id = payload, job.id
             if job.status != JobStatus.QUEUED:  # run again: the job is re-opened

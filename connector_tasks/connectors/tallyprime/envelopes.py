@@ -281,7 +281,7 @@ def encode_request(xml: str, encoding: str = "utf-8") -> tuple[bytes, str]:
 
 # --------------------------------------------------------------------------- employees
 
-#: The cost-centre field holding :attr:`EmployeeMaster.key` (the Gusto employee uuid).
+#: The cost-centre field holding :attr:`EmployeeMaster.key` (the source's employee id).
 #: external-apis §2.6 lists ``MailingName`` as the payroll employee's id field; ASSUMPTION:
 #: a real TallyPrime keeps a 36-character uuid there intact and it is exported as
 #: ``MAILINGNAME`` (or ``MAILINGNAME.LIST/MAILINGNAME``, both are read) and filterable as

@@ -1,8 +1,9 @@
 """Pay component → ledger mapping for payroll journals.
 
 A *pay component* is one figure of a payroll's totals that becomes one journal line. The
-defaults name ledgers an Indian or Southeast Asian SME would keep (under Tally's predefined
-groups); a connection overrides any of them with :class:`~connector_tasks.store.models.Mapping`
+defaults name ledgers an Indian or Southeast Asian SME would keep (under the predefined groups
+of the ledgers such businesses use: Indirect Expenses, Current Liabilities, Duties & Taxes); a
+connection overrides any of them with :class:`~connector_tasks.store.models.Mapping`
 rows (``kind="ledger"``, ``key=<component>``, ``value=<ledger>``, ``extra={"group": ...}``).
 """
 from __future__ import annotations

@@ -28,9 +28,11 @@ down_revision = '0003'
 branch_labels = None
 depends_on = None
 
-#: settings keys that are runtime state (moved to connection_state)
+#: settings keys that are runtime state (moved to connection_state), and key endings that are
+#: (a target's masters snapshot and its last request)
 STATE_KEYS = ("events_cursor", "events_polled_at", "webhook_status", "webhook_subscription", "webhook_url",
-              "pay_schedules", "earning_types", "tally_masters", "tally_masters_request")
+              "pay_schedules", "earning_types")
+STATE_ENDINGS = ("_masters", "_masters_request")
 
 # 0001 left these unique constraints unnamed: PostgreSQL named them itself; on SQLite batch mode
 # finds them through this naming convention (Alembic, "Dropping Unnamed or Named Foreign Key
@@ -71,7 +73,7 @@ def upgrade() -> None:
     for cid, name, raw in bind.execute(sa.select(connections.c.id, connections.c.name, connections.c.settings)).all():
         by_name[name] = cid
         settings = _settings(raw)
-        moved = {k: settings.pop(k) for k in STATE_KEYS if k in settings}
+        moved = {k: settings.pop(k) for k in list(settings) if k in STATE_KEYS or k.endswith(STATE_ENDINGS)}
         if "target" in settings:
             target = settings.pop("target")
             settings.setdefault("targets", [target] if target else [])
