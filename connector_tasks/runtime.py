@@ -1,5 +1,6 @@
 """Process-wide wiring: settings (with the embedded Redis resolved, every system's own settings
-checked), store sessions, the vault, the Redis client. Built lazily, once per process."""
+checked), the vault, the Redis client. Built lazily, once per process (store sessions:
+:func:`connector_tasks.store.db.session_scope` on ``settings().database_url``)."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +10,6 @@ import redis as redis_lib
 from config.redis_server import ensure_redis
 from config.settings import Settings, get_settings, set_settings
 from connector_tasks.core.crypto import Vault
-from connector_tasks.store.db import session_factory
 
 
 def settings() -> Settings:
@@ -49,11 +49,6 @@ def app_settings(system: str):
     """``system``'s process-wide settings (its registry entry's ``app_settings`` read from the
     environment of :func:`settings`). Raises ConfigurationError naming a bad variable."""
     return _app_settings(settings(), system)
-
-
-def sessions():
-    """The ``sessionmaker`` of the store."""
-    return session_factory(settings().database_url)
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,6 @@ except where it says otherwise. A job's status and lease are written only by
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from sqlalchemy import bindparam, select, text

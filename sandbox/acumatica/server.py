@@ -6,19 +6,12 @@ foreground. Refuses to start when the environment says production.
 from __future__ import annotations
 
 import argparse
-import threading
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from sandbox import refuse_in_production
 from sandbox.acumatica.app import create_app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request handler without an access-log line per request."""
-
-    def log_request(self, *args, **kwargs) -> None:  # noqa: D401 - werkzeug hook
-        pass
+from sandbox.serving import foreground, start
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
@@ -32,10 +25,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
     """
     refuse_in_production(env, "Acumatica emulator")
     app = create_app(config)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    server.app = app  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, name=f"acumatica-emulator-{server.server_port}",
-                     daemon=True).start()
+    server, _ = start(app, host, port, "acumatica-emulator")
     instance = app.extensions["acumatica"].config["instance"]
     return server, f"http://{host}:{server.server_port}/{instance}"
 
@@ -50,11 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server, base = serve(args.host, args.port, {"api_user_limit": args.api_users,
                                                 "requests_per_minute": args.per_minute or None})
-    print(f"Acumatica emulator on {base}")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.shutdown()
+    foreground(server, f"Acumatica emulator on {base}")
 
 
 if __name__ == "__main__":

@@ -8,17 +8,11 @@ from __future__ import annotations
 import argparse
 import threading
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from sandbox import ProductionRefused, refuse_in_production  # noqa: F401 - re-exported
 from sandbox.gusto.app import create_app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request handler that does not print an access-log line per request."""
-
-    def log_request(self, *args, **kwargs) -> None:  # noqa: D401 - werkzeug hook
-        """Werkzeug hook: log nothing."""
+from sandbox.serving import foreground, start
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
@@ -31,13 +25,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
     ``f"http://{host}:{server.server_port}"``. Stop with ``server.shutdown()``.
     """
     refuse_in_production(env, "Gusto emulator")
-    app = create_app(config)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    server.app = app  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name=f"gusto-emulator-{server.server_port}",
-                              daemon=True)
-    thread.start()
-    return server, thread
+    return start(create_app(config), host, port, "gusto-emulator")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,13 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auto-approve", action="store_true")
     parser.add_argument("--rate-limit", type=int, default=200)
     args = parser.parse_args(argv)
-    server, thread = serve(args.host, args.port, {"auto_approve": args.auto_approve,
-                                                   "rate_limit": args.rate_limit})
-    print(f"Gusto emulator on http://{args.host}:{server.server_port}")
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        server.shutdown()
+    server, _ = serve(args.host, args.port, {"auto_approve": args.auto_approve, "rate_limit": args.rate_limit})
+    foreground(server, f"Gusto emulator on http://{args.host}:{server.server_port}")
 
 
 if __name__ == "__main__":

@@ -6,19 +6,12 @@ foreground. Refuses to start when the environment says production.
 from __future__ import annotations
 
 import argparse
-import threading
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from sandbox import refuse_in_production
 from sandbox.ifs_cloud.app import PROJECTION_ROOT, create_app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request handler without an access-log line per request."""
-
-    def log_request(self, *args, **kwargs) -> None:  # noqa: D401 - werkzeug hook
-        pass
+from sandbox.serving import foreground, start
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
@@ -33,11 +26,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
     :class:`sandbox.ProductionRefused` when ``env`` (default ``ML_CONNECTOR_ENV``) is production.
     """
     refuse_in_production(env, "IFS Cloud emulator")
-    app = create_app(config)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    server.app = app  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                     name=f"ifs-cloud-emulator-{server.server_port}", daemon=True).start()
+    server, _ = start(create_app(config), host, port, "ifs-cloud-emulator")
     return server, f"http://{host}:{server.server_port}"
 
 
@@ -50,13 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server, base = serve(args.host, args.port, {"token_ttl": args.token_ttl})
     ns = server.app.extensions["ifs_cloud"].config["namespace"]
-    print(f"IFS Cloud emulator on {base}")
-    print(f"  projections: {base}/main{PROJECTION_ROOT}/<Projection>.svc")
-    print(f"  token:       {base}/auth/realms/{ns}/protocol/openid-connect/token")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.shutdown()
+    foreground(server, f"IFS Cloud emulator on {base}", f"  projections: {base}/main{PROJECTION_ROOT}/<Projection>.svc",
+               f"  token:       {base}/auth/realms/{ns}/protocol/openid-connect/token")
 
 
 if __name__ == "__main__":

@@ -6,19 +6,12 @@ the foreground. Refuses to start when the environment says production.
 from __future__ import annotations
 
 import argparse
-import threading
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from sandbox import refuse_in_production
+from sandbox.serving import foreground, start
 from sandbox.servicetitan.app import create_app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request handler without an access-log line per request."""
-
-    def log_request(self, *args, **kwargs) -> None:  # noqa: D401 - werkzeug hook
-        pass
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
@@ -33,11 +26,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: dict | None = None,
     ``env`` (default ``ML_CONNECTOR_ENV``) is production.
     """
     refuse_in_production(env, "ServiceTitan emulator")
-    app = create_app(config)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    server.app = app  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, name=f"servicetitan-emulator-{server.server_port}",
-                     daemon=True).start()
+    server, _ = start(create_app(config), host, port, "servicetitan-emulator")
     return server, f"http://{host}:{server.server_port}"
 
 
@@ -51,11 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server, base = serve(args.host, args.port, {"rate_limit": args.rate_limit,
                                                 "token_ttl": args.token_ttl})
-    print(f"ServiceTitan emulator on {base} (auth URL {base}/connect/token)")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.shutdown()
+    foreground(server, f"ServiceTitan emulator on {base} (auth URL {base}/connect/token)")
 
 
 if __name__ == "__main__":

@@ -87,8 +87,9 @@ class TallyKit(EmulatorKit):
         if not mine:
             return Posted(f"voucher {job['target_ref']} not found in the Day Book", False)
         text, dr, cr = format_voucher(mine[0])
-        return Posted(f"voucher {mine[0].get('number')} balanced {dr:,.2f}" if dr == cr else
-                      f"voucher {mine[0].get('number')} UNBALANCED Dr {dr:,.2f} Cr {cr:,.2f}", dr == cr,
+        master_id = mine[0].get("master_id")  # the voucher's MASTERID: its id in Tally (the job's target_ref)
+        return Posted(f"voucher {master_id} balanced {dr:,.2f}" if dr == cr else
+                      f"voucher {master_id} UNBALANCED Dr {dr:,.2f} Cr {cr:,.2f}", dr == cr,
                       f"Day Book of {self.company} as TallyPrime reports it:\n{text}")
 
 

@@ -216,7 +216,7 @@ def test_totals_that_do_not_reconcile_are_parked_before_anything_reaches_tally(d
 
 def test_broker_down_when_the_webhook_arrives_then_redis_restarts(dep, redis_server):
     """No relay running either (crashed, or never started): the sweeper alone recovers it."""
-    from connector_tasks.jobs import sweep
+    from connector_tasks.jobs.sweeper import sweep
 
     pid = new_payroll(dep)
     dep.services.kill("relay")

@@ -110,7 +110,7 @@ def test_sweeper_enqueues_again_an_event_whose_message_was_lost(dep):
     was lost) is published again by the sweeper, and its lease starts over."""
     import datetime as dt
 
-    from connector_tasks.jobs import sweep
+    from connector_tasks.jobs.sweeper import sweep
     from connector_tasks.store import repo
 
     url = dep.settings.database_url

@@ -21,9 +21,9 @@ import time
 import uuid
 
 from celery import shared_task
-from sqlalchemy import select
 
 from connector_tasks import runtime
+from connector_tasks.connections import get_connection
 from connector_tasks.connectors.tallyprime.target import tally_queue
 from connector_tasks.core.errors import ConfigurationError, TransientApiError
 from connector_tasks.store import repo
@@ -41,13 +41,9 @@ POLL_SECONDS = 0.2
 
 
 def _tally_connection(session, connection_name: str) -> Connection:
-    conn = session.scalar(select(Connection).where(Connection.name == connection_name))
-    if conn is None:
-        raise ConfigurationError(f"no connection named {connection_name!r}", system=SYSTEM)
-    if conn.system != SYSTEM:
-        raise ConfigurationError(f"connection {connection_name!r} is a {conn.system!r} connection, "
-                                 f"not a TallyPrime one", system=SYSTEM)
-    return conn
+    """The TallyPrime connection ``connection_name`` (ConfigurationError when unknown or of
+    another system)."""
+    return get_connection(session, connection_name, system=SYSTEM)
 
 
 @shared_task(name="connector.record_tally_masters", acks_late=True)
