@@ -137,14 +137,18 @@ class Projections:
 
 # ---------------------------------------------------------------------------------------- literals, keys, JSON
 def string_literal(value: str) -> str:
-    """An OData string literal: ``'…'`` with every ``'`` doubled (OData v4 ABNF ``SQUOTE-in-string``)."""
+    """An OData string literal: ``'…'`` with every ``'`` doubled (OData 4.01 URL Conventions,
+    https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part2-url-conventions.html ,
+    "Primitive Literals"; ABNF rule ``SQUOTE-in-string``)."""
     return "'" + str(value).replace("'", "''") + "'"
 
 
 def literal(value: Any) -> str:
     """An OData literal for ``$filter`` or a key: strings quoted (:func:`string_literal`),
     ``bool`` as ``true``/``false``, ``int``/``Decimal`` as digits, dates ``YYYY-MM-DD``,
-    ``None`` as ``null``. Raises ``TypeError`` for a ``float`` (amounts are ``Decimal``)."""
+    ``None`` as ``null`` (OData 4.01 URL Conventions, "Primitive Literals",
+    https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part2-url-conventions.html).
+    Raises ``TypeError`` for a ``float`` (amounts are ``Decimal``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -172,7 +176,9 @@ def enum_literal(projection: str, enum_type: str, value: str) -> str:
 
 def key_predicate(keys: Mapping[str, Any]) -> str:
     """``Company='10',VoucherNo=1``: named keys in the given order, values as :func:`literal`,
-    percent-encoded for the URL path (``'`` kept, so ``O'Neil`` → ``'O''Neil'``)."""
+    percent-encoded for the URL path (``'`` kept, so ``O'Neil`` → ``'O''Neil'``). Source: OData
+    4.01 URL Conventions "Addressing Entities" (key predicates), and IFS's own key URLs such as
+    ``EntitySet(Company='10',VoucherType='M',…)`` (api-evangelist/ifs ``conventions/ifs-conventions.yml``)."""
     return ",".join(f"{name}={quote(literal(value), safe=chr(39))}" for name, value in keys.items())
 
 
@@ -181,7 +187,8 @@ def entity_path(entity_set: str, keys: Mapping[str, Any] | None = None,
     """A resource path under a projection: ``Set(<keys>)/Array(<keys>)/…``.
 
     ``nav`` are ``(array name, keys or None)`` steps into the entity's arrays (navigation
-    properties of the projection). Example::
+    properties of the projection; IFS arrays, e.g. ``AccountingPeriodsHandling.projection`` in
+    prashweenet/demoproj2 ``accrul/model/accrul/``). Example::
 
         entity_path("AccountingYearSet", {"Company": "10", "AccountingYear": 2026},
                     ("AccYearDetailArray", {"LedgerId": "00"}), ("AccPerDetailArray", None))
@@ -193,7 +200,8 @@ def entity_path(entity_set: str, keys: Mapping[str, Any] | None = None,
 
 def dumps(value: Any) -> str:
     """JSON text for a request body with every ``Decimal`` written digit for digit as a JSON
-    number (IFS ``Number`` attributes are JSON numbers), dates as ``YYYY-MM-DD`` strings.
+    number (IFS ``Number`` attributes are JSON numbers, ``Edm.Decimal``/``Edm.Double`` per OData
+    JSON Format 4.01 §7.1; a float would lose cents), dates as ``YYYY-MM-DD`` strings (``Edm.Date``).
     Raises ``TypeError`` for a ``float`` or an unknown type, ``ValueError`` for a non-finite
     Decimal."""
     if isinstance(value, Decimal):

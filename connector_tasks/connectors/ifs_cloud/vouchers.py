@@ -86,7 +86,7 @@ REF_PREFIX = "ML"
 REF_LEN = 20
 #: ``GenLedVoucherRow``: Text maxlength 100.
 ROW_TEXT_MAX = 100
-#: ``Voucher.entity``: VoucherText2 Text(200).
+#: VoucherText2 length (ASSUMPTION: 200, as the emulator models it; not in the public files read).
 HEADER_TEXT_MAX = 200
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -150,7 +150,9 @@ class PostingRow:
 
 
 def check_rows(company: str, rows: Iterable[PostingRow]) -> tuple[Decimal, Decimal]:
-    """Local checks, no request: at least one row; every row has an account, ``Decimal``
+    """Local checks, no request (IFS would refuse the same at create time: a voucher must
+    balance, docs.ifs.com "External Vouchers" load-type parameters; the voucher entry's balance
+    check, ``VoucherEntryAssistantHandling.projection``): at least one row; every row has an account, ``Decimal``
     amounts in cents with exactly one positive side, code part letters B-J; debits equal credits
     to the cent. Returns ``(total debit, total credit)``. Raises :class:`MappingError` — for an
     imbalance ``"voucher for company <c> is unbalanced: Dr … Cr … (difference …)"``."""
