@@ -296,27 +296,27 @@ class IfsClient(JsonApiClient):
     client (docs.ifs.com 26r1 "Authenticate external integration"); ``namespace``: the IAM realm
     (the system's namespace). ``token_store``: where tokens live (default
     :class:`LocalTokenStore`); ``token_margin``: seconds before expiry a token is renewed
-    (default :data:`TOKEN_MARGIN`). ``projections``: :class:`Projections`. ``before_request``,
-    ``on_rate_limited``, ``on_response``, ``slots``, ``session``, ``timeout``: as
+    (default :data:`TOKEN_MARGIN`; keep it well below the IAM client's access-token lifespan,
+    180 s in IFS's sample, or every request fetches a token). ``projections``:
+    :class:`Projections`. ``before_request``, ``on_rate_limited``, ``on_response``, ``slots``,
+    ``session``, ``timeout``: as
     :class:`~connector_tasks.core.client.JsonApiClient`. ``retry_attempts`` (tries in all),
     ``retry_initial`` and ``retry_max_wait`` (seconds): the in-call retries below.
 
     Errors (each carries ``ifs_code`` and ``ifs_message`` from IFS's body, ``None`` when absent;
     ``lines`` of a RejectedError = ``"<code>: <message>"`` then each detail's):
 
-    ==========================================  ==============================================
-    401 after one token renewal, 403            :class:`AuthError`
-    token endpoint 400/401 (``invalid_client``)  :class:`AuthError` with IAM's text
-    token endpoint 404 (unknown realm)          :class:`ConfigurationError` naming the namespace
-    400 business error (``DATABASE_ERROR``,      :class:`RejectedError` with IFS's text
-    ``ORA-20110 …``), 404, 405, 428, other 4xx
-    409, 412 (after one re-read, see patch)     :class:`ConflictError`
-    429                                         :class:`RateLimitedError` (``Retry-After``;
-                                                ``on_rate_limited`` called)
-    503 with ``Retry-After``                    :class:`RateLimitedError` (the server says when)
-    ``MI_MODIFIED_ERROR`` (500, or 503 + R-A)   :class:`TransientApiError` / RateLimitedError
-    other 5xx, 408, transport failure           :class:`TransientApiError`
-    ==========================================  ==============================================
+    * 401 after one token renewal, 403 → :class:`AuthError`;
+    * token endpoint 400/401 (``invalid_client`` …) → :class:`AuthError` with IAM's text;
+      token endpoint 404 (unknown realm) → :class:`ConfigurationError` naming the namespace;
+    * 400 business error (``DATABASE_ERROR``, ``ORA-20110 …``), 404 (``ODP_RESOURCE_NOTFOUND``),
+      405, 428 and other 4xx → :class:`RejectedError` with IFS's text as ``lines``;
+    * 409, 412 (after one re-read, see :meth:`patch`) → :class:`ConflictError`;
+    * 429 → :class:`RateLimitedError` with ``Retry-After`` (``on_rate_limited`` called);
+    * 503 with ``Retry-After`` → :class:`RateLimitedError` (the server named the wait);
+    * ``MI_MODIFIED_ERROR`` → :class:`TransientApiError` (500), or :class:`RateLimitedError`
+      (503 with ``Retry-After``);
+    * other 5xx, 408, transport failure → :class:`TransientApiError`.
 
     In-call retries (:func:`connector_tasks.core.retry.call_with_retries`, exponential backoff
     with jitter, never sooner than ``Retry-After``): 429 and 503 (the request was not carried

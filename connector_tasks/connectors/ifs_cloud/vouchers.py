@@ -276,12 +276,14 @@ class VoucherRoute:
         return None
 
     def master_data_problems(self, company: str, on: dt.date, accounts: Iterable[str],
-                             code_values: Mapping[str, Iterable[str]]) -> tuple[list[str], dict[str, dict]]:
+                             code_values: Mapping[str, Iterable[str]], *,
+                             check_company: bool = True) -> tuple[list[str], dict[str, dict]]:
         """What ``company`` lacks on date ``on``: each account of ``accounts`` and each value of
         ``code_values`` (``{letter: values}``) must exist and be valid on ``on``. Returns
         ``(problems, {account: record})``; problems name the company and the account or code
-        part; ``["IFS has no company <c>"]`` alone when the company is missing."""
-        if not self.company_exists(company):
+        part; ``["IFS has no company <c>"]`` alone when the company is missing (checked first
+        unless ``check_company`` is false)."""
+        if check_company and not self.company_exists(company):
             return [f"IFS has no company {company}"], {}
         problems: list[str] = []
         wanted = sorted(set(accounts))
@@ -310,13 +312,14 @@ class VoucherRoute:
         ``date`` with ``rows``. Raises :class:`MappingError` listing every problem (company,
         account, code part, period), ``"…; nothing was written"``."""
         rows = list(rows)
+        if not self.company_exists(company):
+            raise MappingError(f"IFS has no company {company}; nothing was written", system=SYSTEM)
         code_values: dict[str, set[str]] = {}
         for row in rows:
             for letter, value in row.code_parts.items():
                 code_values.setdefault(letter, set()).add(value)
-        problems, accounts = self.master_data_problems(company, date, [r.account for r in rows], code_values)
-        if problems and not accounts and problems[0].startswith("IFS has no company"):
-            raise MappingError(f"{problems[0]}; nothing was written", system=SYSTEM)
+        problems, accounts = self.master_data_problems(company, date, [r.account for r in rows], code_values,
+                                                       check_company=False)
         for row in rows:
             rec = accounts.get(row.account)
             if rec is None:
