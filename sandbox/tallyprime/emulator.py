@@ -307,14 +307,22 @@ class TallyEmulator:
         user, password = self._given(sv)
         if user is None and password is None:
             return "none"
+
+        def ok(c: Company) -> bool:
+            return (user or "").casefold() == c.username.casefold() and password == c.password
+        if not text(sv, "SVCURRENTCOMPANY"):
+            # no company named: valid when they open one of the loaded protected companies
+            protected = [c for k, c in self.companies.items()
+                         if k in self.loaded and c.requires_login()]
+            if any(ok(c) for c in protected):
+                return "valid"
         try:
             company = self.company_for(sv)
         except ImportFailure:
             return "unchecked"
         if not company.requires_login():
             return "unchecked"
-        ok = (user or "").casefold() == company.username.casefold() and password == company.password
-        return "valid" if ok else "invalid"
+        return "valid" if ok(company) else "invalid"
 
     def _check_login(self, sv, root, tally_request, req_type, req_id) -> None:
         """Raise :class:`AuthFailure` when the request is for a protected company and does not
