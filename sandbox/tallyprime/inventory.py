@@ -242,6 +242,7 @@ def _voucher_fields(company: Company, spec: dict, current: dict | None) -> dict:
         "date": current["date"], "party": current["party_ledger"],
         "reference": current.get("reference", ""), "narration": current["narration"],
         "optional": current.get("is_optional", False),
+        "purchase_ledger": next((a["ledger"] for i in current["inventory"] for a in i["accounting"]), ""),
         "items": [{"item": i["stock_item"], "qty": i["qty"], "rate": i["rate"],
                    "godown": i["batches"][0]["godown"], "batch": i["batches"][0]["batch"],
                    "ledger": i["accounting"][0]["ledger"]} for i in current["inventory"]],
