@@ -158,10 +158,14 @@ def export_collection(emulator, root, sv, req_id: str) -> str:
 
 
 def is_legacy_collection(root, req_id: str) -> bool:
-    """Whether a ``TYPE=Collection`` request has one of the shapes ml-connector's client has
-    always sent (answered by :func:`export_collection`, compact): its COLLECTION has only
-    TYPE (of :data:`LEGACY_TYPES`), one FETCH and FILTER, and each filter's formula is one the
-    legacy :func:`predicate` evaluates; the TDLMESSAGE holds only COLLECTION and SYSTEM."""
+    """Whether a ``TYPE=Collection`` request is one ml-connector's client has always sent
+    (answered by :func:`export_collection`, compact): the collection's name starts with
+    ``MLC`` (every collection that client names does), its COLLECTION has only TYPE (of
+    :data:`LEGACY_TYPES`), one FETCH (no ``*``) and FILTER, each filter's formula is one the
+    legacy :func:`predicate` evaluates, and the TDLMESSAGE holds only COLLECTION and
+    SYSTEM."""
+    if not req_id.upper().startswith("MLC"):
+        return False
     tdl = find(root, "BODY/DESC/TDL/TDLMESSAGE")
     coll = next((c for c in children(tdl, "COLLECTION")
                  if attr(c, "NAME").casefold() == req_id.casefold()), None)
@@ -171,7 +175,7 @@ def is_legacy_collection(root, req_id: str) -> bool:
     if not set(tags) <= {"TYPE", "FETCH", "FILTER"} or tags.count("FETCH") > 1 \
             or tags.count("FILTER") > 1 or "TYPE" not in tags:
         return False
-    if text(coll, "TYPE").replace(" ", "").lower() not in LEGACY_TYPES:
+    if text(coll, "TYPE").replace(" ", "").lower() not in LEGACY_TYPES or "*" in text(coll, "FETCH"):
         return False
     formulas = {attr(sy, "NAME").casefold(): (sy.text or "").strip()
                 for sy in children(tdl, "SYSTEM") if attr(sy, "TYPE").lower() == "formulae"}
