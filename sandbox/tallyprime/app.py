@@ -26,7 +26,13 @@ Centre 'X' does not exist!``, ``Voucher Type 'X' does not exist!``, ``Voucher to
 match!``, ``Date is not within the financial period``, ``Company 'X' is not loaded!`` (``No
 company is loaded!`` when SVCURRENTCOMPANY is absent and no company is open), ``Unknown
 Request, cannot be processed``; for cost centres (wording ours, ASSUMPTION) ``Cost Centre 'X'
-already exists!`` and ``Cost Centre 'X' does not exist!``. Emulator-only texts (ASSUMPTION):
+already exists!`` and ``Cost Centre 'X' does not exist!``; inventory (entered through the
+admin routes) ``Stock Item 'X' does not exist!``, ``Unit 'X' does not exist!``, ``Godown 'X'
+does not exist!``, ``Voucher Type 'X' does not exist!``, ``No stock items in voucher!``,
+``Could not find Voucher 'X'``; inline-TDL reports ``Could not find Report 'X'`` and
+``Could not find Collection 'X'``; protected companies (ASSUMPTION, wording ours) ``Company 'X'
+needs a User Name and Password`` and ``Invalid User Name or Password for Company 'X'``; every
+TDL construct outside the supported subset ``Sandbox: …`` (never guessed). Emulator-only texts (ASSUMPTION):
 ``ISDEEMEDPOSITIVE does not match the sign of AMOUNT for Ledger 'X'``, ``Cost Centre
 allocation totals do not match for Ledger 'X'``, ``Cost Centres are not applicable for Ledger
 'X'``, ``Sandbox: unsupported filter formula …``.

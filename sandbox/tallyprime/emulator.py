@@ -98,10 +98,13 @@ class TallyEmulator:
 
     # ---------------------------------------------------------------- admin
     def state(self) -> dict:
-        """JSON-safe snapshot: ``request_count``, ``requests`` (``{tallyrequest, type, id}``
-        each), ``max_in_flight``, ``max_concurrent_arrivals``, ``faults`` and ``companies``
-        (name, books_from, loaded, groups, cost categories, cost centres, ledgers, vouchers
-        with lines as ``"Ledger: -12.00"`` strings)."""
+        """JSON-safe snapshot: ``request_count``, ``requests`` (``{tallyrequest, type, id,
+        credentials}`` each), ``max_in_flight``, ``max_concurrent_arrivals``, ``faults`` and
+        ``companies`` (name, books_from, loaded, protected, alter_ids ``{master, voucher}``,
+        groups, cost categories, cost centres, ledgers, units, godowns, stock groups, stock
+        items, deleted objects, vouchers with lines as ``"Ledger: -12.00"`` strings and, for
+        invoice vouchers, reference, flags and items with quantities/rates/amounts as
+        strings)."""
         with self.data_lock:
             out = {"request_count": self.request_count, "requests": list(self.requests),
                    "max_in_flight": self.max_in_flight,

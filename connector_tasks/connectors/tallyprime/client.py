@@ -170,7 +170,7 @@ class TallyClient:
 
         Raises :class:`TransientApiError` for connect errors and timeouts (from ``send``),
         the :func:`classify_status` error for a non-200 answer, :class:`AuthError` when Tally
-        refuses the company's user name/password (its text in ``detail``) and
+        refuses the company's user name/password (its text in the message; not retried) and
         :class:`CompanyNotLoadedError` when the reply says the company is not loaded.
         """
         body, content_type = self.encode(xml)

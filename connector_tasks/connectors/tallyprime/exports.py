@@ -970,9 +970,9 @@ def iter_changed_purchases(client_or_url, company: str | None = None, *, since_a
 
 
 def stock_items_by_name(client: TallyClient, names: Iterable[str]) -> dict[str, dict]:
-    """The stock items named ``names`` (``{name: stock item dict}``), ``NAMES_PER_LOOKUP`` per
-    request; names TDL cannot quote (holding ``"``) are found in one export of all items.
-    Returns ``(items)``; see :func:`fill_part_numbers` for the request count."""
+    """The stock items named ``names`` (``{name: stock item dict}``), :data:`NAMES_PER_LOOKUP`
+    per request; names TDL cannot quote (holding ``"``) are found in one export of all
+    items."""
     return _items_by_name(client, names)[0]
 
 
