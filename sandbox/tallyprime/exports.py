@@ -108,6 +108,8 @@ def inject_ctrl(body: str, faults: dict) -> str:
     mark = "\x04" if mode == "raw" else "&#4;"
     for tag in ("<NARRATION>", "<LEDGERNAME>", "<PARTYLEDGERNAME>"):
         body = body.replace(tag, tag + mark)
+        typed = tag[:-1] + ' TYPE="String">'          # the same fields as the engine types them
+        body = body.replace(typed, typed + mark)
     return body
 
 
