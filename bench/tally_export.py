@@ -19,6 +19,15 @@ so peak memory is comparable: ``peak MB`` is the peak RSS (``VmHWM``) after pars
 the peak after imports (the file is read as a stream by both; neither holds it whole). Throughput is
 the best repetition: MB/s of the file's bytes, and vouchers/s (the fair unit across the
 UTF-8 and UTF-16 files). Usage: ``python bench/tally_export.py [--mb 20] [--repeat 3]``.
+
+``--poll`` measures the purchase poll instead (``exports.poll_purchases`` against the emulator
+over HTTP, both in this process): a company with ``--vouchers`` (default 100,000) purchase
+vouchers is read once in full (the first poll, as a full re-export would), then
+``--changes`` (default 50) of them are altered and cancelled in Tally and the next poll runs
+from the stored state. Printed per run: requests, reply bytes, wall seconds (emulator and
+client share the process, so the emulator's TDL scan of the whole books is inside the
+seconds; ``client s`` excludes the emulator's own serving time), and full/poll ratios. Usage: ``python bench/tally_export.py --poll [--vouchers
+100000] [--changes 50]``.
 """
 from __future__ import annotations
 
@@ -113,14 +122,91 @@ def run_one(parser: str, path: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def poll_bench(vouchers: int, changes: int) -> None:
+    """Full read vs incremental poll of a company's purchases (see the module doc)."""
+    import requests
+
+    from connector_tasks.connectors.tallyprime import TallyClient, exports
+    from sandbox.tallyprime.emulator import TallyEmulator
+    from sandbox.tallyprime.inventory import alter_invoice_voucher, cancel_voucher
+    from sandbox.tallyprime.seed import seed_purchases
+    from sandbox.tallyprime.server import serve
+
+    received = [0]
+    original = requests.Response.iter_content
+
+    def counting(self, *a, **kw):
+        for chunk in original(self, *a, **kw):
+            received[0] += len(chunk)
+            yield chunk
+
+    requests.Response.iter_content = counting
+    served = [0.0]
+    handle = TallyEmulator.handle
+
+    def timed(self, *a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return handle(self, *a, **kw)
+        finally:
+            served[0] += time.perf_counter() - t0
+
+    TallyEmulator.handle = timed
+    server, _thread, port = serve(env="test")
+    try:
+        emulator = server.app.extensions["tally_emulator"]
+        started = time.perf_counter()
+        seed_purchases(emulator, vouchers, stock_items=500)
+        print(f"seeded {vouchers} purchase vouchers in {time.perf_counter() - started:.1f} s")
+        client = TallyClient(f"http://127.0.0.1:{port}", COMPANY)
+        parts: dict = {}
+
+        def run(state):
+            received[0], served[0] = 0, 0.0
+            t0 = time.perf_counter()
+            result = exports.poll_purchases(client, state, part_numbers=parts)
+            wall = time.perf_counter() - t0
+            return result, wall, received[0], wall - served[0]
+
+        full, full_s, full_b, full_c = run(None)
+        with emulator.data_lock:
+            company = next(iter(emulator.companies.values()))
+            step = max(1, len(company.vouchers) // max(1, changes))
+            for k, v in enumerate(company.vouchers[::step][:changes]):
+                if k % 2:
+                    cancel_voucher(company, v["guid"])
+                else:
+                    alter_invoice_voucher(company, v["guid"], {"narration": f"edited {k}"})
+        poll, poll_s, poll_b, poll_c = run(full.state)
+        assert len(full.vouchers) == vouchers and len(poll.vouchers) == changes
+        print("seconds = wall time; client s = wall time minus the emulator's time serving")
+        print(f"{'':<16}{'vouchers':>9}{'requests':>9}{'MB':>9}{'seconds':>9}{'client s':>9}")
+        print(f"{'full read':<16}{len(full.vouchers):>9}{full.requests:>9}{full_b / 1e6:>9.2f}"
+              f"{full_s:>9.2f}{full_c:>9.2f}")
+        print(f"{'poll':<16}{len(poll.vouchers):>9}{poll.requests:>9}{poll_b / 1e6:>9.3f}"
+              f"{poll_s:>9.2f}{poll_c:>9.3f}")
+        print(f"{'ratio full/poll':<16}{'':>9}{full.requests / poll.requests:>9.1f}"
+              f"{full_b / max(1, poll_b):>9.0f}{full_s / poll_s:>9.1f}{full_c / max(poll_c, 1e-6):>9.0f}")
+    finally:
+        requests.Response.iter_content = original
+        TallyEmulator.handle = handle
+        server.shutdown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=20.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--poll", action="store_true", help="benchmark the purchase poll")
+    ap.add_argument("--vouchers", type=int, default=100_000)
+    ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--worker", nargs=2, metavar=("PARSER", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(*args.worker)
+        return
+    if args.poll:
+        poll_bench(args.vouchers, args.changes)
         return
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tally-bench-") as tmp:

@@ -146,7 +146,7 @@ def _before():
             return refused
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     kind = getattr(view, "gusto_token_kind", None)
-    if kind is not None:
+    if kind is not None and request.method != "OPTIONS":   # Flask answers OPTIONS itself
         res = authenticate(kind)
         if isinstance(res, Response):
             return res

@@ -6,11 +6,30 @@ stable per object, ALTERID a per-company counter bumped by every create and alte
 ("Change tracking" as read by tally-database-loader, https://github.com/dhananjay1405/tally-database-loader
 ``src/tally.mts`` ``updateLastAlterId``, ``docs/incremental-sync.md``). A new company starts
 with Tally's 28 predefined groups, the "Primary Cost Category", the ``Cash`` and
-``Profit & Loss A/c`` ledgers and the predefined voucher types.
+``Profit & Loss A/c`` ledgers, the predefined voucher types and the ``Main Location`` godown
+(the one godown of a company that keeps none of its own; a third-party report builder notes a
+live "Godown Summary" "verified ... against a company with one godown ("Main Location")").
+ASSUMPTION: the emulator creates it with the first inventory object (stock item, unit,
+inventory voucher), so a company without inventory keeps the MASTERIDs it always had.
+
+Inventory (the purchase side of the books): units (``Nos``, ``Kg``... with their decimal
+places), godowns, stock groups and stock items (``BASEUNITS``, the part number, a parent stock
+group), as tally-database-loader reads them (``mst_uom``, ``mst_godown``, ``mst_stock_group``,
+``mst_stock_item`` in https://github.com/dhananjay1405/tally-database-loader
+``tally-export-config.yaml``). Invoice-mode vouchers (Purchase, Debit Note) hold the party and
+tax lines in ``entries`` (``LEDGERENTRIES.LIST``) and the items in ``inventory``
+(``ALLINVENTORYENTRIES.LIST`` with ``BATCHALLOCATIONS.LIST``/``ACCOUNTINGALLOCATIONS.LIST``;
+layout of Accounting-Companion/TallyConnector's TallyPrime 6 test resource
+``src/Tests/TallyConnector.XmlTests/Resources/TallyPrime/V6/Voucher/Vouchers_Purchase_complete.xml``).
+
+A company may be protected by a Tally user name and password (see :attr:`Company.username`;
+what the emulator makes of them is in :mod:`sandbox.tallyprime.emulator`).
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from decimal import Decimal, InvalidOperation
 
 DEFAULT_COMPANIES = [{"name": "Demo Trading Co", "books_from": "20200401"}]
 
@@ -36,6 +55,13 @@ PREDEFINED_VOUCHER_TYPES = ["Contra", "Credit Note", "Debit Note", "Delivery Not
                             "Reversing Journal", "Sales", "Sales Order", "Stock Journal",
                             "Attendance", "Physical Stock"]
 PRIMARY_COST_CATEGORY = "Primary Cost Category"
+MAIN_LOCATION = "Main Location"
+PRIMARY_BATCH = "Primary Batch"  # batch name of an item without batches (TallyConnector V6 resource)
+# Base voucher types whose vouchers move stock in (purchases) or out (purchase returns).
+INWARD_BASES = ("Purchase",)
+OUTWARD_BASES = ("Debit Note",)
+# Voucher types carried as sub-types of another (parent = base type), so ``$$IsPurchase`` and
+# friends see through a company's own types ("GST Purchase" under Purchase).
 
 # Payroll fields of a cost centre (employees are cost centres with FORPAYROLL, fields as in
 # tally-database-loader's tally-export-config.yaml ``mst_employee`` and TallyConnector's
@@ -52,6 +78,25 @@ class ImportFailure(Exception):
     """One object (or the whole request's company) refused; the message is the LINEERROR text."""
 
 
+class AuthFailure(ImportFailure):
+    """The request did not carry the company's user name and password (or carried wrong ones);
+    the message is the refusal text (see :mod:`sandbox.tallyprime.emulator`)."""
+
+
+def parse_decimal(value, what: str) -> Decimal:
+    """``value`` (str, int or Decimal; never float) as a Decimal; refused with
+    ``Invalid <what> 'X'`` (emulator wording)."""
+    if isinstance(value, float):
+        raise ImportFailure(f"Invalid {what} '{value}' (send a string, not a float)")
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ImportFailure(f"Invalid {what} '{value}'") from None
+    if not d.is_finite():
+        raise ImportFailure(f"Invalid {what} '{value}'")
+    return d
+
+
 class Company:
     """One company's books: masters, vouchers and its MASTERID/ALTERID counters.
 
@@ -60,9 +105,13 @@ class Company:
     ``vch_numbers`` the last auto-number per voucher type. ``books_from`` is ``YYYYMMDD``.
     """
 
-    def __init__(self, name: str, books_from: str):
+    def __init__(self, name: str, books_from: str, *, username: str | None = None,
+                 password: str | None = None):
         self.name = name
         self.books_from = books_from
+        #: Tally user name and password of a company under security control (None: none).
+        self.username = username or None
+        self.password = password if username else None
         self.guid_prefix = str(uuid.uuid5(uuid.NAMESPACE_DNS, "sandbox.tally." + name))
         self.master_id = 0
         self.alter_id = 0
@@ -73,13 +122,20 @@ class Company:
         self.voucher_types: dict[str, dict] = {}
         self.vouchers: list[dict] = []
         self.vch_numbers: dict[str, int] = {}
+        self.units: dict[str, dict] = {}
+        self.godowns: dict[str, dict] = {}
+        self.stock_groups: dict[str, dict] = {}
+        self.stock_items: dict[str, dict] = {}
+        #: ``[{"kind", "name"/"guid", "master_id", "alter_id"}]`` of deleted objects (sandbox state)
+        self.deleted: list[dict] = []
+        self._deleted_max = {"master": 0, "voucher": 0}
         for name_, parent in PREDEFINED_GROUPS:
             self._new(self.groups, {"name": name_, "parent": parent})
         self._new(self.cost_categories, {"name": PRIMARY_COST_CATEGORY})
         for name_, parent in PREDEFINED_LEDGERS:
             self._new(self.ledgers, {"name": name_, "parent": parent, "cost_centres_on": False})
         for name_ in PREDEFINED_VOUCHER_TYPES:
-            self._new(self.voucher_types, {"name": name_})
+            self._new(self.voucher_types, {"name": name_, "parent": ""})
 
     def _ids(self, obj: dict) -> dict:
         """Give ``obj`` the next MASTERID and ALTERID and its GUID
@@ -107,20 +163,63 @@ class Company:
         tally-database-loader compares to decide whether to sync. ASSUMPTION: taken as the
         highest AlterID among existing objects, so a deleted object's AlterID is not
         remembered (real Tally's counter only grows)."""
-        masters = max((o["alter_id"] for t in (self.groups, self.cost_categories, self.cost_centres,
-                                               self.ledgers, self.voucher_types) for o in t.values()),
+        masters = max((o["alter_id"] for t in self.master_tables() for o in t.values()),
                       default=0)
         vouchers = max((v["alter_id"] for v in self.vouchers), default=0)
-        return masters, vouchers
+        # A deleted object's AlterID stays counted (ASSUMPTION: deleting does not lower
+        # $AltVchId; whether it raises it is unknown, so it does not).
+        return max(masters, self._deleted_max["master"]), max(vouchers, self._deleted_max["voucher"])
+
+    def master_tables(self) -> tuple[dict, ...]:
+        """Every master table (for AlterID bookkeeping)."""
+        return (self.groups, self.cost_categories, self.cost_centres, self.ledgers,
+                self.voucher_types, self.units, self.godowns, self.stock_groups, self.stock_items)
+
+    def forget(self, kind: str, obj: dict) -> None:
+        """Record a deleted object (``kind`` ``"voucher"`` or a master kind) so the company's
+        last AlterIDs keep counting it and the sandbox state shows it."""
+        bucket = "voucher" if kind == "voucher" else "master"
+        self._deleted_max[bucket] = max(self._deleted_max[bucket], obj["alter_id"])
+        self.deleted.append({"kind": kind, "name": obj.get("name") or obj.get("number", ""),
+                             "guid": obj["guid"], "master_id": obj["master_id"],
+                             "alter_id": obj["alter_id"]})
+
+    def ensure_main_location(self) -> dict:
+        """The ``Main Location`` godown, created on first use (see the module doc)."""
+        key = MAIN_LOCATION.casefold()
+        if key not in self.godowns:
+            self._new(self.godowns, {"name": MAIN_LOCATION, "parent": ""})
+        return self.godowns[key]
+
+    # ------------------------------------------------------------------ voucher types
+    def base_voucher_type(self, name: str) -> str:
+        """The predefined type a voucher type derives from (its own name for a predefined
+        one; ``""`` for an unknown name). Custom types carry ``parent``."""
+        seen = set()
+        key = name.casefold()
+        while key in self.voucher_types and key not in seen:
+            seen.add(key)
+            vt = self.voucher_types[key]
+            if not vt.get("parent"):
+                return vt["name"]
+            key = vt["parent"].casefold()
+        return ""
+
+    def requires_login(self) -> bool:
+        """Whether the company is under security control (has a user name)."""
+        return bool(self.username)
 
 
 def company_table(config: dict) -> tuple[dict[str, Company], set[str]]:
     """``(companies by casefolded name, casefolded names of the loaded ones)`` from the
-    emulator config ``{"companies": [{"name", "books_from"}], "loaded": [names]}``
+    emulator config ``{"companies": [{"name", "books_from", "username", "password"}], "loaded":
+    [names]}``
     (defaults: :data:`DEFAULT_COMPANIES`, all loaded)."""
     companies = {}
     for c in config.get("companies") or DEFAULT_COMPANIES:
-        companies[c["name"].casefold()] = Company(c["name"], str(c.get("books_from", "20200401")))
+        companies[c["name"].casefold()] = Company(c["name"], str(c.get("books_from", "20200401")),
+                                                  username=c.get("username"),
+                                                  password=c.get("password"))
     loaded = config.get("loaded")
     loaded_set = set(companies) if loaded is None else {n.casefold() for n in loaded}
     return companies, loaded_set

@@ -7,6 +7,13 @@ Requests arrive in UTF-8 or UTF-16 (BOM or ``charset=utf-16``; UTF-16 without BO
 little-endian, as tally-database-loader sends it: https://github.com/dhananjay1405/tally-database-loader
 ``src/tally.mts`` ``postTallyXML``; charsets per https://help.tallysolutions.com/pre-requisites-for-integrations).
 
+Layout: builders write compact XML; :func:`tally_layout` lays a reply out as Tally does — one
+element per line, one space of indentation per level, CRLF line ends (the live TallyPrime
+captures in RishieRich/ArcAstraOneAru ``connector/tests/fixtures/list_of_companies.xml`` are
+indented that way; tally-database-loader removes ``\r\n`` from replies in
+``processTdlOutputManipulation`` and reads collections line by line in
+``parseXmlToJsonCollection``, which needs every field on a line of its own).
+
 Rendering: the ``ENVELOPE/HEADER(VERSION, STATUS)/BODY/DESC/DATA`` reply
 (https://help.tallysolutions.com/significance-of-tags), import results as in Tally's Case
 Study I (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/),
@@ -94,6 +101,63 @@ def fmt_amount(amount: Decimal) -> str:
     return format(amount.quantize(Decimal("0.01")), "f")
 
 
+# Object counters Tally writes into DESC/CMPINFO of a collection export (all 0 in the live
+# capture of a Company collection; ASSUMPTION: the same block, all 0, for every collection).
+CMPINFO_TAGS = ("COMPANY", "GROUP", "LEDGER", "COSTCATEGORY", "COSTCENTRE", "GODOWN",
+                "STOCKGROUP", "STOCKCATEGORY", "STOCKITEM", "VOUCHERTYPE", "CURRENCY", "UNIT",
+                "BUDGET", "CLIENTRULE", "SERVERRULE", "STATE", "TDSRATE", "TAXCLASSIFICATION",
+                "STCATEGORY", "DEDUCTEETYPE", "ATTENDANCETYPE", "FBTCATEGORY", "FBTASSESSEETYPE",
+                "TARIFFCLASSIFICATION", "EXCISEDUTYCLASSIFICATION", "SERIALNUMBER",
+                "ADJUSTMENTCLASSIFICATION", "INCOMETAXSLAB", "INCOMETAXCLASSIFICATION",
+                "LBTCLASSIFICATION", "TAXUNIT", "RETURNMASTER", "GSTCLASSIFICATION",
+                "VOUCHERNUMBERSERIES", "VOUCHER")
+CMPINFO = "<CMPINFO>" + "".join(f"<{t}>0</{t}>" for t in CMPINFO_TAGS) + "</CMPINFO>"
+
+_TOKENS = re.compile(r"<[^>]+>|[^<]+")
+
+
+def tally_layout(xml: str) -> str:
+    """``xml`` (compact, as the builders write it) laid out one element per line: a leaf
+    (``<TAG …>text</TAG>``) or an empty element on one line, a parent's start and end tags on
+    lines of their own, one space per level, ``\r\n`` after every line. Text is never
+    touched (``<ALTERID TYPE="Number"> 210</ALTERID>`` keeps its space)."""
+    toks = _TOKENS.findall(xml)
+    lines, depth, i = [], 0, 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok.startswith("</"):
+            depth = max(0, depth - 1)
+            lines.append(" " * depth + tok)
+            i += 1
+        elif tok.startswith("<?") or tok.startswith("<!") or tok.endswith("/>"):
+            lines.append(" " * depth + tok)
+            i += 1
+        elif tok.startswith("<"):
+            nxt = toks[i + 1] if i + 1 < len(toks) else ""
+            if nxt.startswith("</"):
+                lines.append(" " * depth + tok + nxt)
+                i += 2
+            elif nxt and not nxt.startswith("<") and i + 2 < len(toks) and toks[i + 2].startswith("</"):
+                lines.append(" " * depth + tok + nxt + toks[i + 2])
+                i += 3
+            else:
+                lines.append(" " * depth + tok)
+                depth += 1
+                i += 1
+        else:
+            if tok.strip():
+                lines.append(" " * depth + tok)
+            i += 1
+    return "\r\n".join(lines) + "\r\n"
+
+
+def collection_envelope(rows: str) -> str:
+    """A collection export's reply around its object elements (with DESC/CMPINFO)."""
+    return (f"<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>1</STATUS></HEADER>"
+            f"<BODY><DESC>{CMPINFO}</DESC><DATA><COLLECTION>{rows}</COLLECTION></DATA></BODY>"
+            f"</ENVELOPE>")
+
+
 def envelope(data_inner: str, status: int = 1) -> str:
     """``<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>…`` reply around ``DATA`` content."""
     return (f"<ENVELOPE><HEADER><VERSION>1</VERSION><STATUS>{status}</STATUS></HEADER>"
@@ -155,13 +219,23 @@ def master_xml(kind: str, o: dict) -> str:
     return f'<{tag} NAME={quoteattr(o["name"])} RESERVEDNAME="">{inner}{_ids_xml(o)}</{tag}>'
 
 
-def voucher_xml(v: dict, fetch: list[str] | None = None) -> str:
+def voucher_xml(v: dict, fetch: list[str] | None = None, company: Company | None = None) -> str:
     """A voucher as exported: ``<VOUCHER REMOTEID VCHTYPE ACTION="Create" OBJVIEW="Accounting
     Voucher View">`` (attributes per https://help.tallysolutions.com/developer-reference/introduction/understanding-integration-transactions/)
     with ``DATE``, ``VOUCHERTYPENAME``, ``VOUCHERNUMBER``, ``REMOTEID``, ``NARRATION``,
     ``PARTYLEDGERNAME`` (only when the voucher names a party — ASSUMPTION), the ids and, unless
     ``fetch`` is given without ``AllLedgerEntries`` or ``*``, its ``ALLLEDGERENTRIES.LIST``
-    (debits ``ISDEEMEDPOSITIVE=Yes`` with negative amounts) with cost-centre allocations."""
+    (debits ``ISDEEMEDPOSITIVE=Yes`` with negative amounts) with cost-centre allocations.
+    An invoice voucher (purchase, debit note) is written whole, typed, as a collection export
+    writes it (:func:`sandbox.tallyprime.tdl.object_xml`: ``LEDGERENTRIES.LIST``,
+    ``ALLINVENTORYENTRIES.LIST`` …); ``company`` gives its units' decimal places."""
+    if v.get("is_invoice"):
+        from .objects import Obj
+        from .tdl import object_xml
+        wanted = [f.strip().lower() for f in (fetch or []) if f.strip() and f.strip() != "*"]
+        entries = [(f.replace(" ", ""), f, None) for f in wanted] or None
+        obj = Obj("voucher", v, company)
+        return object_xml(obj, entries or [(k, k, None) for k in obj.all_methods()], False)
     entries = ""
     for e in v["entries"]:
         cats: dict[str, list] = {}

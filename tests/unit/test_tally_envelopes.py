@@ -130,3 +130,54 @@ def test_utf16_encoding_round_trips_hindi():
     assert v["ALLLEDGERENTRIES.LIST"][0]["LEDGERNAME"] == "वेतन व्यय"
     with pytest.raises(ValueError):
         envelopes.encode_request("<A/>", "latin-1")
+
+
+# ----------------------------------------------------------------- credentials and purchases
+
+def test_credentials_go_into_every_envelope_shape_escaped():
+    from connector_tasks.connectors.tallyprime import exports
+    shapes = [envelopes.company_list_export(), envelopes.day_book_export("Demo & Sons", "20240401", "20240430"),
+              envelopes.voucher_import(_entry(), "Demo & Sons"),
+              envelopes.masters_import([LedgerMaster("Rent", "Indirect Expenses", False)], [], "Demo & Sons"),
+              envelopes.object_export("Demo & Sons", "Ledger", "Cash", ["Name"]),
+              exports.purchase_count_export("Demo & Sons"),
+              "<ENVELOPE><HEADER><TALLYREQUEST>Export Data</TALLYREQUEST></HEADER><BODY><EXPORTDATA>"
+              "<REQUESTDESC><REPORTNAME>Day Book</REPORTNAME><STATICVARIABLES/></REQUESTDESC>"
+              "</EXPORTDATA></BODY></ENVELOPE>"]
+    for xml in shapes:
+        out = envelopes.with_credentials(xml, "o<wner", "p&ss")
+        doc = parse_xml(out)
+        sv = (doc["ENVELOPE"]["BODY"].get("DESC") or doc["ENVELOPE"]["BODY"]["EXPORTDATA"]["REQUESTDESC"]
+              )["STATICVARIABLES"]
+        assert sv[envelopes.USER_VARIABLE] == "o<wner" and sv[envelopes.PASSWORD_VARIABLE] == "p&ss"
+        assert out.count("<STATICVARIABLES>") == 1
+    assert envelopes.with_credentials(shapes[0], None, None) == shapes[0]
+    with pytest.raises(ValueError):
+        envelopes.with_credentials("<ENVELOPE><HEADER/></ENVELOPE>", "u", "p")
+
+
+def test_purchase_envelopes_carry_family_filter_alter_window_and_aggregate():
+    from connector_tasks.connectors.tallyprime import exports
+    xml = exports.purchase_changes_export("Demo & Sons", 100, 5100)
+    doc = parse_xml(xml)["ENVELOPE"]
+    coll = doc["BODY"]["DESC"]["TDL"]["TDLMESSAGE"]["COLLECTION"]
+    assert coll["TYPE"] == "Voucher" and coll["FILTER"] == "MLCPurchaseKind, MLCAlterWindow"
+    assert coll["COMPUTE"] == "MLCIsDebitNote : $$IsDebitNote:$VoucherTypeName"
+    assert "AllInventoryEntries" in coll["FETCH"] and "LedgerEntries" in coll["FETCH"]
+    formulas = {s["@NAME"]: s["#text"] for s in as_list(doc["BODY"]["DESC"]["TDL"]["TDLMESSAGE"]["SYSTEM"])}
+    assert formulas == {"MLCPurchaseKind": "$$IsPurchase:$VoucherTypeName OR $$IsDebitNote:$VoucherTypeName",
+                        "MLCAlterWindow": "$AlterID > 100 AND $AlterID <= 5100"}
+    assert "$AlterID &gt; 100 AND $AlterID &lt;= 5100" in xml
+    assert doc["BODY"]["DESC"]["STATICVARIABLES"]["SVFROMDATE"] == "19000101"
+    guids = parse_xml(exports.purchase_guids_export("X"))["ENVELOPE"]["BODY"]["DESC"]["TDL"]["TDLMESSAGE"]
+    assert guids["COLLECTION"]["FETCH"] == "Guid, AlterId"
+    count = parse_xml(exports.purchase_count_export("X"))["ENVELOPE"]
+    assert count["HEADER"]["ID"] == "MLCPurchaseCount"
+    agg = count["BODY"]["DESC"]["TDL"]["TDLMESSAGE"]["COLLECTION"][1]
+    assert agg["SOURCECOLLECTION"] == "MLCPurchaseSet" and agg["AGGRCOMPUTE"] == "Count : SUM : $$Number:1"
+    items = exports.stock_items_export("X", names=["Pump A", "Valve & Seal"])
+    assert '$Name = "Pump A" OR $Name = "Valve &amp; Seal"' in items
+    with pytest.raises(MappingError):
+        exports.stock_items_export("X", names=['12" Pipe'])
+    with pytest.raises(Exception):
+        exports.purchase_changes_export("X", -1, 5)

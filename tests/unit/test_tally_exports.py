@@ -274,3 +274,86 @@ def test_non_200_is_classified():
         list(exports.iter_changed_vouchers(client, since_alter_id=0, from_date="20240101",
                                            to_date="20240101", check_company=False))
     assert exc.value.status == 503 and not client._lock.locked()
+
+
+# ----------------------------------------------------------------- purchases
+
+LAID_OUT = (
+    '<ENVELOPE>\r\n <HEADER>\r\n  <VERSION>1</VERSION>\r\n  <STATUS>1</STATUS>\r\n </HEADER>\r\n'
+    ' <BODY>\r\n  <DESC>\r\n   <CMPINFO>\r\n    <STOCKITEM>0</STOCKITEM>\r\n    <VOUCHER>0</VOUCHER>\r\n'
+    '   </CMPINFO>\r\n  </DESC>\r\n  <DATA>\r\n   <COLLECTION>\r\n'
+    '    <VOUCHER REMOTEID="" VCHTYPE="Supplier Return" ACTION="Create" OBJVIEW="Invoice Voucher View">\r\n'
+    '     <DATE TYPE="Date">20240515</DATE>\r\n'
+    '     <VOUCHERTYPENAME TYPE="String">Supplier Return</VOUCHERTYPENAME>\r\n'
+    '     <VOUCHERNUMBER TYPE="String">7</VOUCHERNUMBER>\r\n'
+    '     <REFERENCE TYPE="String">RET/77</REFERENCE>\r\n'
+    '     <REFERENCEDATE TYPE="Date"></REFERENCEDATE>\r\n'
+    '     <PARTYLEDGERNAME TYPE="String">&#4; Cool Air &amp; Co</PARTYLEDGERNAME>\r\n'
+    '     <ISCANCELLED TYPE="Logical">No</ISCANCELLED>\r\n'
+    '     <ISOPTIONAL TYPE="Logical">Yes</ISOPTIONAL>\r\n'
+    '     <GUID TYPE="String">g-1</GUID>\r\n     <MASTERID TYPE="Number"> 41</MASTERID>\r\n'
+    '     <ALTERID TYPE="Number"> 907</ALTERID>\r\n'
+    '     <LEDGERENTRIES.LIST>\r\n      <LEDGERNAME TYPE="String">Cool Air &amp; Co</LEDGERNAME>\r\n'
+    '      <ISPARTYLEDGER TYPE="Logical">Yes</ISPARTYLEDGER>\r\n'
+    '      <AMOUNT TYPE="Amount">-3086.40</AMOUNT>\r\n     </LEDGERENTRIES.LIST>\r\n'
+    '     <ALLINVENTORYENTRIES.LIST>\r\n      <STOCKITEMNAME TYPE="String">Copper Tube</STOCKITEMNAME>\r\n'
+    '      <ISDEEMEDPOSITIVE TYPE="Logical">No</ISDEEMEDPOSITIVE>\r\n'
+    '      <RATE TYPE="Rate">1234.56/Kg</RATE>\r\n      <ACTUALQTY TYPE="Quantity"> 2.500 Kg</ACTUALQTY>\r\n'
+    '      <BILLEDQTY TYPE="Quantity"> 2.500 Kg</BILLEDQTY>\r\n      <AMOUNT TYPE="Amount">3086.40</AMOUNT>\r\n'
+    '      <BATCHALLOCATIONS.LIST>\r\n       <GODOWNNAME TYPE="String">Stores</GODOWNNAME>\r\n'
+    '       <BATCHNAME TYPE="String">Primary Batch</BATCHNAME>\r\n'
+    '       <AMOUNT TYPE="Amount">3086.40</AMOUNT>\r\n       <ACTUALQTY TYPE="Quantity"> 2.500 Kg</ACTUALQTY>\r\n'
+    '      </BATCHALLOCATIONS.LIST>\r\n      <ACCOUNTINGALLOCATIONS.LIST>\r\n'
+    '       <LEDGERNAME TYPE="String">Purchases - HVAC</LEDGERNAME>\r\n'
+    '       <AMOUNT TYPE="Amount">3086.40</AMOUNT>\r\n      </ACCOUNTINGALLOCATIONS.LIST>\r\n'
+    '     </ALLINVENTORYENTRIES.LIST>\r\n     <MLCISDEBITNOTE TYPE="Logical">Yes</MLCISDEBITNOTE>\r\n'
+    '    </VOUCHER>\r\n   </COLLECTION>\r\n  </DATA>\r\n </BODY>\r\n</ENVELOPE>\r\n')
+
+
+def test_purchase_reader_on_a_reply_laid_out_as_tally_does():
+    [v] = list(exports._iter_objects(io.BytesIO(b"\xff\xfe" + LAID_OUT.encode("utf-16-le")), None,
+                                     "VOUCHER", exports._purchase_of))
+    assert (v["guid"], v["master_id"], v["alter_id"], v["date"]) == ("g-1", 41, 907, dt.date(2024, 5, 15))
+    assert (v["kind"], v["voucher_type"], v["number"], v["reference"], v["reference_date"]) == (
+        "debit_note", "Supplier Return", "7", "RET/77", None)
+    assert (v["party_ledger"], v["is_cancelled"], v["is_optional"], v["total"]) == (
+        "Cool Air & Co", False, True, Decimal("3086.40"))
+    [line] = v["inventory"]
+    assert line == {"stock_item": "Copper Tube", "part_number": None, "quantity": Decimal("2.500"),
+                    "unit": "Kg", "rate": Decimal("1234.56"), "rate_unit": "Kg",
+                    "amount": Decimal("3086.40"), "is_inward": False, "godown": "Stores",
+                    "batches": [{"godown": "Stores", "batch": "Primary Batch",
+                                 "quantity": Decimal("2.500"), "amount": Decimal("3086.40")}],
+                    "ledger": "Purchases - HVAC"}
+    assert v["ledger_entries"] == [{"ledger": "Cool Air & Co", "amount": Decimal("-3086.40"), "is_party": True}]
+
+
+def test_quantity_and_rate_texts():
+    assert exports.parse_quantity(" 10 Nos") == (Decimal("10"), "Nos")
+    assert exports.parse_quantity("1,250.500 Kg") == (Decimal("1250.500"), "Kg")
+    assert exports.parse_quantity(" 2 Box = 24 Nos") == (Decimal("2"), "Box")
+    assert exports.parse_quantity("") == (Decimal(0), "")
+    assert exports.parse_rate("250.00/Nos") == (Decimal("250.00"), "Nos")
+    assert exports.parse_rate("$3.00 = ₹249.60/Nos") == (Decimal("249.60"), "Nos")
+    assert exports.parse_rate("12.5") == (Decimal("12.5"), "")
+    with pytest.raises(MappingError):
+        exports.parse_quantity("lots")
+
+
+def test_counters_in_desc_are_not_objects():
+    doc = LAID_OUT.replace("<STOCKITEM>0</STOCKITEM>", "<STOCKITEM>3</STOCKITEM>")
+    assert list(exports._iter_objects(io.BytesIO(doc.encode()), None, "STOCKITEM",
+                                      exports._stock_item_of)) == []
+    rows = list(exports._iter_objects(io.BytesIO(doc.encode()), None, "VOUCHER", exports._guid_pair))
+    assert rows == [("g-1", 907)]
+
+
+def test_client_repr_and_credentials_never_show_the_password():
+    from connector_tasks.connectors.tallyprime import TallyClient
+    c = TallyClient("http://h:9000", "Co", username="u", password="hunter2")
+    assert "hunter2" not in repr(c) and "hunter2" not in repr(c.credentials)
+    assert "hunter2" not in repr(c.clone("Other")) and c.clone("Other").credentials == c.credentials
+    with pytest.raises(ConfigurationError):
+        TallyClient("http://h:9000", "Co", password="x")
+    body, _ct = c.encode("<ENVELOPE><BODY><DESC><STATICVARIABLES></STATICVARIABLES></DESC></BODY></ENVELOPE>")
+    assert b"<SVCURRENTUSER>u</SVCURRENTUSER>" in body

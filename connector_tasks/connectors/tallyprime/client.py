@@ -3,7 +3,11 @@
 
 Every request goes through :func:`connector_tasks.core.http.send` (``system="tallyprime"``).
 Tally has no authentication on its local port and answers HTTP 200 for every processed
-request (external-apis §2.1); failures are read from the body (§2.3). Requests to one Tally
+request (external-apis §2.1); failures are read from the body (§2.3). A company under Tally's
+security control is reached with its user name and password, sent on every request as static
+variables (:func:`envelopes.with_credentials`; the carrying form is an ASSUMPTION, see there);
+a refusal naming the user name/password raises :class:`AuthError` with Tally's text. The
+password never reaches a log, an exception or a ``repr``. Requests to one Tally
 instance are serialised in this process by a lock per URL (Tally is single-threaded and
 UI-bound, §2.7 #3); across processes the ``tally.<connection>`` queue with concurrency 1 does
 the same.
@@ -14,12 +18,13 @@ import datetime as dt
 import logging
 import re
 import threading
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import requests
 
 from connector_tasks.core.errors import (
-    ConfigurationError, ConflictError, ExternalApiError, MappingError, RejectedError,
+    AuthError, ConfigurationError, ConflictError, ExternalApiError, MappingError, RejectedError,
     TransientApiError,
 )
 from connector_tasks.core.http import classify_status, send
@@ -43,6 +48,14 @@ _NOT_LOADED = re.compile(
     r"<(LINEERROR|DATA)>[^<]*(is not loaded|no company is (?:loaded|open)|"
     r"could not set 'svcurrentcompany'|could not find company)[^<]*</\1>", re.I)
 
+# A refusal for missing or wrong company credentials. The emulator's texts are "Company 'X'
+# needs a User Name and Password" and "Invalid User Name or Password for Company 'X'"
+# (ASSUMPTION: Tally's real wording is not published); the pattern also takes the usual
+# variants ("Invalid Username or Password", "Incorrect password", "Login failed").
+_AUTH_REFUSED = re.compile(
+    r"<(LINEERROR|DATA)>[^<]*(user\s*name\s*(?:and|or|&amp;|/)\s*password|"
+    r"(?:invalid|incorrect|wrong)\s+password|log\s*in\s+failed)[^<]*</\1>", re.I)
+
 _URL_LOCKS: dict[str, threading.Lock] = {}
 _URL_LOCKS_GUARD = threading.Lock()
 
@@ -50,6 +63,24 @@ _URL_LOCKS_GUARD = threading.Lock()
 def _lock_for(url: str) -> threading.Lock:
     with _URL_LOCKS_GUARD:
         return _URL_LOCKS.setdefault(url.rstrip("/"), threading.Lock())
+
+
+@dataclass(frozen=True)
+class TallyCredentials:
+    """A protected company's Tally user name and password; ``repr`` never shows the
+    password."""
+
+    username: str
+    password: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        return f"TallyCredentials(username={self.username!r}, password='***')"
+
+
+def auth_refusal(text: str) -> str | None:
+    """The text of a credentials refusal in a reply (``None`` when there is none)."""
+    m = _AUTH_REFUSED.search(text[:20000])
+    return re.sub(r"<[^>]+>", "", m.group(0)).replace("&amp;", "&") if m else None
 
 
 class CompanyNotLoadedError(TransientApiError):
@@ -72,15 +103,20 @@ class TallyClient:
     ``SVCURRENTCOMPANY``); ``session``: a ``requests.Session`` (one is made when omitted);
     ``timeout``: ``(connect, read)`` seconds; ``encoding``: ``"utf-8"`` or ``"utf-16"`` for
     requests (UTF-16LE without BOM + ``charset=utf-16``, as tally-database-loader does,
-    external-apis §2.1 — needed for Indic names on some releases). Raises
-    :class:`ConfigurationError` for an empty company or unknown encoding.
+    external-apis §2.1 — needed for Indic names on some releases); ``username``/``password``:
+    the company's Tally login when it is under security control, sent on every request
+    (kept in :attr:`credentials`, never logged). Raises :class:`ConfigurationError` for an
+    empty company, an unknown encoding or a password without a user name.
     """
 
     def __init__(self, url: str = DEFAULT_URL, company: str | None = None, *,
+                 username: str | None = None, password: str | None = None,
                  session: requests.Session | None = None,
                  timeout: float | tuple[float, float] = (5, 60), encoding: str = "utf-8"):
         if not company:
             raise ConfigurationError("Tally company name is required", system=SYSTEM)
+        if password and not username:
+            raise ConfigurationError("a Tally password needs a user name", system=SYSTEM)
         try:
             envelopes.encode_request("", encoding)
         except ValueError as exc:
@@ -90,29 +126,63 @@ class TallyClient:
         self.session = session or requests.Session()
         self.timeout = timeout
         self.encoding = encoding
+        self.credentials = TallyCredentials(username, password or "") if username else None
         self._lock = _lock_for(self.url)
 
+    def __repr__(self) -> str:
+        user = f", username={self.credentials.username!r}, password='***'" if self.credentials else ""
+        return f"TallyClient(url={self.url!r}, company={self.company!r}{user})"
+
+    def clone(self, company: str) -> "TallyClient":
+        """The same Tally (session, timeout, encoding, credentials) for another company."""
+        c = self.credentials
+        return TallyClient(self.url, company, username=c.username if c else None,
+                           password=c.password if c else None, session=self.session,
+                           timeout=self.timeout, encoding=self.encoding)
+
     # ------------------------------------------------------------------ transport
+    def encode(self, xml: str) -> tuple[bytes, str]:
+        """``(body, content type)`` of a request: the credentials added
+        (:func:`envelopes.with_credentials`), then encoded in the client's encoding. Every
+        request of every flow goes through here."""
+        if self.credentials is not None:
+            xml = envelopes.with_credentials(xml, self.credentials.username,
+                                             self.credentials.password)
+        return envelopes.encode_request(xml, self.encoding)
+
+    def refusal_error(self, text: str) -> ExternalApiError | None:
+        """:class:`AuthError` (credentials refused) or :class:`CompanyNotLoadedError` when a
+        reply says so, else ``None``."""
+        auth = auth_refusal(text)
+        if auth:
+            return AuthError(f"Tally refused the login to company {self.company!r}: {auth}",
+                             system=SYSTEM, status=200)
+        m = _NOT_LOADED.search(text[:20000])
+        if m:
+            detail = re.sub(r"<[^>]+>", "", m.group(0))
+            return CompanyNotLoadedError(f"Tally company {self.company!r} is not loaded",
+                                         system=SYSTEM, status=200, body=text[:2000],
+                                         detail=detail)
+        return None
+
     def post(self, xml: str) -> str:
         """POST one envelope and return the reply text (decoded, not yet sanitised).
 
         Raises :class:`TransientApiError` for connect errors and timeouts (from ``send``),
-        the :func:`classify_status` error for a non-200 answer, and
+        the :func:`classify_status` error for a non-200 answer, :class:`AuthError` when Tally
+        refuses the company's user name/password (its text in the message; not retried) and
         :class:`CompanyNotLoadedError` when the reply says the company is not loaded.
         """
-        body, content_type = envelopes.encode_request(xml, self.encoding)
+        body, content_type = self.encode(xml)
         with self._lock:
             resp = send(self.session, "POST", self.url, system=SYSTEM, timeout=self.timeout,
                         data=body, headers={"Content-Type": content_type})
         if resp.status_code != 200:
             raise classify_status(resp, system=SYSTEM)
         text = replies.decode_body(resp.content, resp.headers.get("Content-Type"))
-        m = _NOT_LOADED.search(text[:20000])
-        if m:
-            detail = re.sub(r"<[^>]+>", "", m.group(0))
-            raise CompanyNotLoadedError(f"Tally company {self.company!r} is not loaded",
-                                        system=SYSTEM, status=200, body=text[:2000],
-                                        detail=detail)
+        error = self.refusal_error(text)
+        if error is not None:
+            raise error
         return text
 
     def _import(self, xml: str, expect: str) -> replies.ImportResult:
@@ -444,7 +514,9 @@ class TallyClient:
     def check(self) -> dict:
         """Reachability report, never raising for a Tally that is down:
         ``{"reachable": bool, "companies": [names of loaded companies], "company_loaded":
-        bool, "detail": str}``."""
+        bool, "detail": str}``; with credentials and the company loaded, one more
+        company-scoped request proves the login and the report gains ``"login": bool``
+        (``detail`` = Tally's refusal when false)."""
         try:
             rows = replies.parse_collection(self.post(envelopes.company_list_export()), "COMPANY")
         except TransientApiError as exc:
@@ -457,8 +529,17 @@ class TallyClient:
         loaded = any(c.casefold() == self.company.casefold() for c in companies)
         detail = ("ok" if loaded else
                   f"company {self.company!r} is not loaded; loaded: {', '.join(companies) or 'none'}")
-        return {"reachable": True, "companies": companies, "company_loaded": loaded,
-                "detail": detail}
+        out = {"reachable": True, "companies": companies, "company_loaded": loaded,
+               "detail": detail}
+        if loaded and self.credentials is not None:
+            try:
+                self.post(envelopes.company_alter_ids_export(self.company))
+                out["login"] = True
+            except AuthError as exc:
+                out.update(login=False, detail=exc.message)
+            except ExternalApiError as exc:
+                out.update(login=False, detail=str(exc))
+        return out
 
     def day_book(self, from_date: dt.date | str, to_date: dt.date | str) -> list[dict]:
         """Vouchers dated ``from_date``..``to_date`` (inclusive) from the Day Book report, as

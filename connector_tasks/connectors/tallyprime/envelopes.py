@@ -14,6 +14,7 @@ Money is ``Decimal`` in currency units, printed with exactly two decimals.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Iterable, Sequence
 
@@ -29,7 +30,8 @@ __all__ = [
     "tally_date", "tally_amount", "voucher_import", "masters_import", "object_export",
     "collection_export", "day_book_export", "company_list_export", "encode_request",
     "COMPANY_COLLECTION", "employee_import", "employee_groups_import", "employee_lookup_export",
-    "company_alter_ids_export", "EMPLOYEE_KEY_FIELD", "EMPLOYEE_FETCH",
+    "company_alter_ids_export", "EMPLOYEE_KEY_FIELD", "EMPLOYEE_FETCH", "with_credentials",
+    "USER_VARIABLE", "PASSWORD_VARIABLE", "inline_tdl_export",
 ]
 
 COMPANY_COLLECTION = "MLCCompanyList"
@@ -262,6 +264,72 @@ def company_list_export() -> str:
     companies; pattern of tally-database-loader ``fetchTallyCompanyList``, external-apis
     §2.2). No ``SVCURRENTCOMPANY``."""
     return collection_export(None, COMPANY_COLLECTION, "Company", ["Name", "BooksFrom"])
+
+
+# ----------------------------------------------------------------------- credentials
+
+#: Static variables carrying a protected company's Tally user name and password. No Tally
+#: document says how an XML request carries them (Tally's FAQ says a *loaded* company answers
+#: HTTP requests without any: https://help.tallysolutions.com/generic-errors-queries); these
+#: names are the only ones found in public client code (a PHP ``TallyConnectionService``,
+#: itself "needs live verification"). ASSUMPTION — change them here only.
+USER_VARIABLE = "SVCURRENTUSER"
+PASSWORD_VARIABLE = "SVCURRENTUSERPASSWORD"
+
+_SV_OPEN = re.compile(r"<STATICVARIABLES>|<STATICVARIABLES/>")
+_DESC_OPEN = re.compile(r"<DESC>|<DESC/>")
+
+
+def with_credentials(xml: str, username: str | None, password: str | None) -> str:
+    """``xml`` with the company's user name and password added as the first static variables
+    (:data:`USER_VARIABLE`, :data:`PASSWORD_VARIABLE`, escaped) — into the first
+    ``STATICVARIABLES`` element (``BODY/DESC``, ``IMPORTDATA/REQUESTDESC`` or
+    ``EXPORTDATA/REQUESTDESC``), or a new one opening ``DESC``. ``username`` None → ``xml``
+    unchanged. Raises ``ValueError`` for an envelope with neither (every builder here writes
+    one)."""
+    if not username:
+        return xml
+    pair = (f"<{USER_VARIABLE}>{_escape(username)}</{USER_VARIABLE}>"
+            f"<{PASSWORD_VARIABLE}>{_escape(password or '')}</{PASSWORD_VARIABLE}>")
+    m = _SV_OPEN.search(xml)
+    if m:
+        if m.group(0).endswith("/>"):
+            return xml[:m.start()] + f"<STATICVARIABLES>{pair}</STATICVARIABLES>" + xml[m.end():]
+        return xml[:m.end()] + pair + xml[m.end():]
+    m = _DESC_OPEN.search(xml)
+    if m is None:
+        raise ValueError("Tally envelope has no STATICVARIABLES or DESC to carry credentials")
+    sv = f"<STATICVARIABLES>{pair}</STATICVARIABLES>"
+    if m.group(0).endswith("/>"):
+        return xml[:m.start()] + f"<DESC>{sv}</DESC>" + xml[m.end():]
+    return xml[:m.end()] + sv + xml[m.end():]
+
+
+def _escape(value: str) -> str:
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def inline_tdl_export(company: str | None, collection_name: str, collections: Sequence[dict],
+                      formulas: dict[str, str] | None = None,
+                      from_date: dt.date | str | None = None,
+                      to_date: dt.date | str | None = None) -> str:
+    """Export/Collection envelope whose ``TDLMESSAGE`` holds several ``COLLECTION``
+    definitions (xmltodict dicts with ``@NAME``; e.g. an aggregate over a source collection,
+    the pattern of tally-database-loader's ``generateCollectionRequestXMLPayload``, external-
+    apis §8.4) and ``SYSTEM TYPE="Formulae"`` per ``formulas`` item; ``ID`` =
+    ``collection_name``. Dates as in :func:`collection_export`."""
+    tdl: dict = {"COLLECTION": list(collections)}
+    if formulas:
+        tdl["SYSTEM"] = [{"@TYPE": "Formulae", "@NAME": k, "#text": v} for k, v in formulas.items()]
+    sv = _static_variables(
+        company, SVEXPORTFORMAT=EXPORT_FORMAT,
+        SVFROMDATE=tally_date(from_date) if from_date is not None else None,
+        SVTODATE=tally_date(to_date) if to_date is not None else None)
+    return _render({"ENVELOPE": {
+        "HEADER": {"VERSION": "1", "TALLYREQUEST": "Export", "TYPE": "Collection",
+                   "ID": collection_name},
+        "BODY": {"DESC": {"STATICVARIABLES": sv, "TDL": {"TDLMESSAGE": tdl}}},
+    }})
 
 
 def encode_request(xml: str, encoding: str = "utf-8") -> tuple[bytes, str]:

@@ -1,0 +1,214 @@
+"""Domain ↔ IFS Cloud: the :class:`~connector_tasks.domain.ports.LedgerTarget` port on one IFS
+company (:class:`IfsLedgerTarget`), the journal → voucher rows rule (:func:`journal_rows`) and
+the split of a journal over companies (:func:`split_by_company`).
+
+A journal posts as one IFS voucher (:mod:`.vouchers`, External Vouchers by default) dated the
+entry's date, one row per journal line — or, for a line on an account kept by cost centre, one
+row per code part B value its cost allocations map to (allocations to the same value merge) —
+with ``DebetAmount``/``CreditAmount`` in the company's currency (``Decimal``, cents). IFS has no
+idempotency key: the entry key's reference (:func:`~.vouchers.reference_of`) on the voucher is
+what :meth:`IfsLedgerTarget.find_journal` asks for, and :meth:`IfsLedgerTarget.post_journal`
+asks again before it writes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Callable, Iterable, Mapping
+
+from connector_tasks.connectors.ifs_cloud.client import SYSTEM, IfsClient
+from connector_tasks.connectors.ifs_cloud.mapping import CostCentres, IfsAccount, resolve_accounts
+from connector_tasks.connectors.ifs_cloud.vouchers import (
+    DEFAULT_ROUTE, PostingRow, VoucherRoute, row_text, voucher_route,
+)
+from connector_tasks.core.errors import MappingError
+from connector_tasks.domain.model import ZERO, CostAllocation, JournalEntry, JournalLine, LedgerMaster
+
+
+def _label(line: JournalLine) -> str:
+    return line.component.replace("_", " ")
+
+
+def journal_rows(entry: JournalEntry, accounts: Mapping[str, IfsAccount], cost_centres: CostCentres) -> list[PostingRow]:
+    """The voucher rows of ``entry`` (which must already balance, see
+    :meth:`JournalEntry.check_balanced`).
+
+    Per journal line, in order: its ledger's :class:`~.mapping.IfsAccount` (with its fixed code
+    parts). When the account takes a cost centre: one row per cost-centre value
+    (:meth:`~.mapping.CostCentres.value_of` of each allocation's cost centre; allocations mapping
+    to one value are summed; zero shares dropped), or one row with the default value when the
+    line has no allocations. Otherwise one row for the whole line (allocations ignored: the
+    account keeps no cost centre). Each row's text is ``"<component> [<entry key>]"``
+    (:func:`~.vouchers.row_text`). Amounts are the line's (cents), so the rows balance exactly
+    when the entry does. Raises :class:`MappingError` naming a ledger without an account.
+    """
+    rows: list[PostingRow] = []
+    for line in entry.lines:
+        acc = accounts.get(line.ledger)
+        if acc is None:
+            raise MappingError(f"ledger {line.ledger!r} has no IFS account", system=SYSTEM)
+        text = row_text(_label(line), entry.key)
+        fixed = {k: v for k, v in acc.code_parts.items() if k != cost_centres.code_part} if acc.cost_centre \
+            else dict(acc.code_parts)
+        if acc.cost_centre:
+            shares: dict[str, Decimal] = {}
+            for a in line.allocations or (CostAllocation("", "", line.amount),):
+                if a.amount:
+                    value = cost_centres.value_of(a.cost_centre)
+                    shares[value] = shares.get(value, ZERO) + a.amount
+            for value, amount in shares.items():
+                parts = {**fixed, cost_centres.code_part: value}
+                rows.append(PostingRow(acc.account, debit=amount if line.is_debit else ZERO,
+                                       credit=ZERO if line.is_debit else amount, code_parts=parts, text=text))
+        else:
+            rows.append(PostingRow(acc.account, debit=line.debit, credit=line.credit, code_parts=fixed, text=text))
+    return rows
+
+
+class IfsLedgerTarget:
+    """The LedgerTarget port on one IFS company.
+
+    ``vouchers``: a :class:`~.vouchers.VoucherRoute` (External Vouchers by default, see
+    :func:`build_target`); ``company``: the IFS company code (``"10"``); ``accounts``:
+    ``{ledger name: IfsAccount}`` (:func:`~.mapping.resolve_accounts`; ledgers not in it are
+    resolved with the defaults and ``account_overrides`` on first use); ``cost_centres``: the
+    cost centre → code part B mapping; ``voucher_type``: default the route's.
+
+    IFS's chart of accounts belongs to the customer: :meth:`ensure_ledgers` never creates
+    anything, it checks and refuses naming what is missing.
+    """
+
+    def __init__(self, vouchers: VoucherRoute, company: str, accounts: Mapping[str, IfsAccount] | None = None,
+                 cost_centres: CostCentres | None = None, *, voucher_type: str | None = None,
+                 account_overrides: Mapping[str, Mapping] | None = None):
+        self.vouchers = vouchers
+        self.company = str(company)
+        self.accounts: dict[str, IfsAccount] = dict(accounts or {})
+        self.cost_centres = cost_centres or CostCentres()
+        self.voucher_type = voucher_type
+        self.account_overrides = dict(account_overrides or {})
+
+    def _accounts_for(self, ledgers: Iterable[str]) -> dict[str, IfsAccount]:
+        names = list(dict.fromkeys(ledgers))
+        missing = [n for n in names if n not in self.accounts]
+        if missing:
+            self.accounts.update(resolve_accounts(missing, self.account_overrides))
+        return {n: self.accounts[n] for n in names}
+
+    def find_journal(self, key: str) -> str | None:
+        """The voucher id (``"<VoucherType>-<AccountingYear>-<VoucherNo>"``) entry ``key`` made
+        in this company, or ``None`` (:meth:`~.vouchers.VoucherRoute.find_voucher`). Raises the
+        client's errors."""
+        return self.vouchers.find_voucher(self.company, key)
+
+    def ensure_ledgers(self, ledgers: Iterable[LedgerMaster],
+                       cost_centres: Iterable[tuple[str, str]] = ()) -> list[str]:
+        """Check, never create: every ledger of ``ledgers`` is mapped, its account (and fixed
+        code parts) exist in the company and are active today; every ``(category, cost centre)``
+        of ``cost_centres`` maps to a code part B value that exists and is active (plus the
+        default value when a mapped account takes cost centres). Returns ``[]`` (nothing is
+        created). Raises :class:`MappingError` naming every missing account, code part value or
+        the company — the customer adds them in IFS, then the job is replayed."""
+        accounts = self._accounts_for(m.name for m in ledgers)
+        letter = self.cost_centres.code_part
+        codes: dict[str, set[str]] = {}
+        for acc in accounts.values():
+            for k, v in acc.code_parts.items():
+                codes.setdefault(k, set()).add(v)
+            if acc.cost_centre:
+                codes.setdefault(letter, set()).add(self.cost_centres.default)
+        for _category, name in cost_centres:
+            codes.setdefault(letter, set()).add(self.cost_centres.value_of(name))
+        problems, _ = self.vouchers.master_data_problems(self.company, dt.date.today(),
+                                                         [a.account for a in accounts.values()], codes)
+        if problems:
+            raise MappingError(f"IFS company {self.company} lacks what the mapping needs: " + "; ".join(problems)
+                               + " (IFS's chart belongs to the customer: nothing was created)", system=SYSTEM)
+        return []
+
+    def post_journal(self, entry: JournalEntry) -> str:
+        """Post ``entry`` once as one voucher: balance check (``"… is unbalanced …"``, no
+        request), rows (:func:`journal_rows`), then :meth:`~.vouchers.VoucherRoute.post_voucher`
+        (asks IFS first, checks master data and period, writes). Returns the voucher id.
+        Raises :class:`MappingError` (unbalanced, unmapped ledger, missing/inactive account or
+        code part, closed period — naming it), :class:`~connector_tasks.core.errors.RejectedError`
+        with IFS's text, and the client's other errors."""
+        entry.check_balanced()
+        rows = journal_rows(entry, self._accounts_for(line.ledger for line in entry.lines), self.cost_centres)
+        return self.vouchers.post_voucher(self.company, self.voucher_type, entry.date, rows, key=entry.key,
+                                          narration=entry.narration)
+
+
+def build_target(client: IfsClient, company: str, *, route: str = DEFAULT_ROUTE,
+                 account_overrides: Mapping[str, Mapping] | None = None, cost_centres: CostCentres | None = None,
+                 voucher_type: str | None = None) -> IfsLedgerTarget:
+    """An :class:`IfsLedgerTarget` on ``company`` over ``client`` with the voucher ``route``
+    (:func:`~.vouchers.voucher_route`), ledger ``account_overrides`` (``kind="ifs_account"``
+    rows) and ``cost_centres`` (:func:`~.mapping.resolve_cost_centres`). Raises
+    :class:`~connector_tasks.core.errors.ConfigurationError` for an unknown route."""
+    return IfsLedgerTarget(voucher_route(client, route), company, cost_centres=cost_centres,
+                           voucher_type=voucher_type, account_overrides=account_overrides)
+
+
+def split_by_company(entry: JournalEntry, company_of: Callable[[str], str | None], *, default_company: str,
+                     clearing_ledger: str | None = None) -> dict[str, JournalEntry]:
+    """Split ``entry`` into one balanced entry per IFS company.
+
+    The rule:
+
+    * an allocated line is split by its allocations: each allocation goes to
+      ``company_of(cost centre name)`` (``None`` → ``default_company``) as a line of the same
+      ledger, component and side for the allocation's amount, carrying that allocation;
+    * an unallocated line goes whole to ``default_company`` (no pro-rata guessing);
+    * within a company, lines are kept in the entry's order; a company without lines gets no
+      entry;
+    * each company's entry keeps the key, date, narration, source_ref and warnings: in IFS the
+      identity of a posted voucher is (company, key) — :meth:`IfsLedgerTarget.find_journal` is
+      per company;
+    * each company's entry must balance to the cent. When it does not, and ``clearing_ledger``
+      is given (an intercompany clearing ledger), one line on that ledger takes each company's
+      difference (the differences sum to zero because ``entry`` balances); otherwise
+      :class:`MappingError` names every company and its difference — typically wages allocated
+      across companies while the liabilities stay unallocated.
+
+    ``entry`` must balance itself (:meth:`JournalEntry.check_balanced`, which raises
+    :class:`MappingError` otherwise). Amounts are ``Decimal`` cents; nothing is rounded, since
+    allocations are already cent amounts. Returns ``{company: JournalEntry}``.
+    """
+    entry.check_balanced()
+    lines: dict[str, list[JournalLine]] = {}
+    for line in entry.lines:
+        if not line.allocations:
+            lines.setdefault(default_company, []).append(line)
+            continue
+        by_company: dict[str, list[CostAllocation]] = {}
+        for a in line.allocations:
+            if a.amount:
+                by_company.setdefault(company_of(a.cost_centre) or default_company, []).append(a)
+        for company, allocs in by_company.items():
+            amount = sum((a.amount for a in allocs), ZERO)
+            lines.setdefault(company, []).append(JournalLine(
+                ledger=line.ledger, component=line.component, debit=amount if line.is_debit else ZERO,
+                credit=ZERO if line.is_debit else amount, allocations=tuple(allocs)))
+    out: dict[str, JournalEntry] = {}
+    unbalanced: list[str] = []
+    for company, company_lines in lines.items():
+        debit = sum((l.debit for l in company_lines), ZERO)
+        credit = sum((l.credit for l in company_lines), ZERO)
+        diff = debit - credit
+        if diff and clearing_ledger:
+            company_lines = company_lines + [JournalLine(
+                ledger=clearing_ledger, component="intercompany_clearing",
+                debit=-diff if diff < 0 else ZERO, credit=diff if diff > 0 else ZERO)]
+        elif diff:
+            unbalanced.append(f"company {company}: Dr {debit} Cr {credit} (difference {diff})")
+            continue
+        out[company] = JournalEntry(key=entry.key, date=entry.date, narration=entry.narration,
+                                    lines=tuple(company_lines), source_ref=entry.source_ref, warnings=entry.warnings)
+    if unbalanced:
+        raise MappingError(f"journal {entry.key} does not balance per company (unbalanced in "
+                           + "; ".join(unbalanced) + "): allocate the other lines too or name a clearing ledger",
+                           system=SYSTEM)
+    for part in out.values():
+        part.check_balanced()
+    return out
