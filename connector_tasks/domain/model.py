@@ -112,7 +112,9 @@ class PayrollRun:
 
     ``source_id`` is the source's payroll id; ``version`` changes when the source edits it;
     ``reversed`` is true once the source reversed the run after processing it (it then nets to
-    zero in the books: its journal and a reversing one).
+    zero in the books: its journal and a reversing one). ``debit_date`` is the day the source
+    takes the run's funding (``totals.company_debit``) from the company's bank, ``None`` when it
+    does not say.
     """
 
     source_id: str
@@ -126,15 +128,27 @@ class PayrollRun:
     off_cycle: bool = False
     version: str | None = None
     reversed: bool = False
+    debit_date: dt.date | None = None
 
 
 @dataclass(frozen=True)
 class CostAllocation:
-    """A share of a journal line booked to a cost centre within a cost category."""
+    """A share of a journal line booked to a cost centre within a cost category.
+
+    ``dimensions`` describe whose share it is, as sorted ``(name, value)`` pairs a target may
+    book by (e.g. a company or a cost-centre code per department): ``employee`` (the source's
+    employee id), ``code`` (the employee's code), ``department``, ``job`` (the primary job's
+    title). Empty for shares that belong to nobody in particular (``Unallocated``).
+    """
 
     cost_category: str
     cost_centre: str
     amount: Decimal
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    def dimension(self, name: str) -> str | None:
+        """The value of dimension ``name``, or ``None``."""
+        return dict(self.dimensions).get(name)
 
 
 @dataclass(frozen=True)
@@ -220,7 +234,8 @@ class JournalEntry:
             "lines": [{"ledger": l.ledger, "component": l.component, "debit": str(l.debit),
                        "credit": str(l.credit),
                        "allocations": [{"cost_category": a.cost_category,
-                                        "cost_centre": a.cost_centre, "amount": str(a.amount)}
+                                        "cost_centre": a.cost_centre, "amount": str(a.amount),
+                                        **({"dimensions": dict(a.dimensions)} if a.dimensions else {})}
                                        for a in l.allocations]} for l in self.lines],
         }
 
@@ -234,8 +249,10 @@ class JournalEntry:
             lines=tuple(JournalLine(
                 ledger=l["ledger"], component=l["component"], debit=money(l["debit"]),
                 credit=money(l["credit"]),
-                allocations=tuple(CostAllocation(a["cost_category"], a["cost_centre"],
-                                                 money(a["amount"])) for a in l["allocations"]))
+                allocations=tuple(CostAllocation(a["cost_category"], a["cost_centre"], money(a["amount"]),
+                                                 tuple(sorted((str(k), str(v)) for k, v in
+                                                              (a.get("dimensions") or {}).items())))
+                                  for a in l["allocations"]))
                 for l in data["lines"]),
         )
 
@@ -265,7 +282,8 @@ class EmployeeMaster:
     by it, never by ``name``, so a rename alters the master instead of creating a second one.
     ``name`` is unique within the company (``"First Last (code)"``); ``group`` the parent (an
     employee group, e.g. the department) or ``None`` for the category's root; dates are
-    ``datetime.date``; a ``deactivation_date`` marks a termination (masters are never deleted).
+    ``datetime.date``; a ``deactivation_date`` marks a termination (masters are never deleted);
+    ``code`` is the employee's number at the source (``None`` when it has none).
     """
 
     key: str
@@ -276,11 +294,12 @@ class EmployeeMaster:
     joining_date: dt.date | None = None
     deactivation_date: dt.date | None = None
     email: str | None = None
+    code: str | None = None
 
     def to_dict(self) -> dict:
         """A JSON-safe dict (ISO dates) that :meth:`from_dict` reads back exactly."""
         return {"key": self.key, "name": self.name, "category": self.category, "group": self.group,
-                "designation": self.designation, "email": self.email,
+                "designation": self.designation, "email": self.email, "code": self.code,
                 "joining_date": self.joining_date.isoformat() if self.joining_date else None,
                 "deactivation_date": self.deactivation_date.isoformat() if self.deactivation_date else None}
 
@@ -291,5 +310,6 @@ class EmployeeMaster:
             return dt.date.fromisoformat(v) if v else None
         return cls(key=data["key"], name=data["name"], category=data.get("category") or "Employees",
                    group=data.get("group"), designation=data.get("designation"), email=data.get("email"),
+                   code=data.get("code"),
                    joining_date=day(data.get("joining_date")),
                    deactivation_date=day(data.get("deactivation_date")))

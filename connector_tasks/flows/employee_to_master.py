@@ -36,4 +36,5 @@ def build_master(employee: Employee, category: str | None = None) -> EmployeeMas
         joining_date=employee.hire_date,
         deactivation_date=employee.termination_date,
         email=employee.email,
+        code=employee.code or None,
     )

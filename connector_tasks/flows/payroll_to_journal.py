@@ -33,7 +33,9 @@ custom types) gets a line on its own ledger; the rest stays on the gross wages l
 Cost centres: each employee's pay goes to their cost centre (the employee master, see
 :mod:`connector_tasks.flows.employee_to_master`); when those do not add up to the totals'
 ``gross_pay`` the remainder goes to the ``Unallocated`` cost centre and the entry carries a
-warning. Excluded employees are left out.
+warning. Excluded employees are left out. Each allocation also carries the employee's
+dimensions (:func:`employee_dimensions`: id, code, department, job), so a target can book a
+share by them (a company or a cost-centre code per department) without reading the source.
 """
 from __future__ import annotations
 
@@ -110,8 +112,22 @@ def cost_centre_name(employee: Employee | None, employee_id: str) -> str:
     return f"{employee.display_name} ({short})"
 
 
-def _allocations(per_centre: "OrderedDict[str, Decimal]", category: str) -> tuple[CostAllocation, ...]:
-    return tuple(CostAllocation(category, name, amount) for name, amount in per_centre.items() if amount != ZERO)
+def employee_dimensions(employee: Employee | None, employee_id: str) -> tuple[tuple[str, str], ...]:
+    """The dimensions of an employee's cost allocations (sorted ``(name, value)`` pairs, see
+    :class:`~connector_tasks.domain.model.CostAllocation`): ``employee`` (the id), and when the
+    source knows them ``code``, ``department`` and ``job`` (the primary job's title)."""
+    values = {"employee": employee_id}
+    if employee is not None:
+        for name, value in (("code", employee.code), ("department", employee.department), ("job", employee.title)):
+            if value:
+                values[name] = value
+    return tuple(sorted(values.items()))
+
+
+def _allocations(per_centre: "OrderedDict[str, Decimal]", category: str,
+                 dimensions: dict[str, tuple[tuple[str, str], ...]]) -> tuple[CostAllocation, ...]:
+    return tuple(CostAllocation(category, name, amount, dimensions.get(name, ()))
+                 for name, amount in per_centre.items() if amount != ZERO)
 
 
 def wage_lines(run: PayrollRun, mapping: PayrollMapping, employees: dict[str, Employee]
@@ -128,10 +144,12 @@ def wage_lines(run: PayrollRun, mapping: PayrollMapping, employees: dict[str, Em
     category = mapping.cost_category
     base: "OrderedDict[str, Decimal]" = OrderedDict()
     by_type: "OrderedDict[str, OrderedDict[str, Decimal]]" = OrderedDict()
+    dims: dict[str, tuple[tuple[str, str], ...]] = {}
     for comp in run.compensations:
         if comp.excluded:
             continue
         name = cost_centre_name(employees.get(comp.employee_id), comp.employee_id)
+        dims.setdefault(name, employee_dimensions(employees.get(comp.employee_id), comp.employee_id))
         earned = sum((amount for _, amount in comp.earnings), ZERO)
         if earned > comp.gross_pay:
             raise MappingError(f"payroll {run.source_id}: employee {comp.employee_id} earnings add up to "
@@ -157,11 +175,11 @@ def wage_lines(run: PayrollRun, mapping: PayrollMapping, employees: dict[str, Em
     base_amount = run.totals.gross_pay - earnings_total
     if base_amount != ZERO:
         lines.append(JournalLine(ledger=mapping.ledgers["gross_wages"], component="gross_wages",
-                                 debit=base_amount, allocations=_allocations(base, category)))
+                                 debit=base_amount, allocations=_allocations(base, category, dims)))
     for et in sorted(by_type):
         amount = sum(by_type[et].values(), ZERO)
         lines.append(JournalLine(ledger=mapping.earning_ledger(et), component="gross_wages",
-                                 debit=amount, allocations=_allocations(by_type[et], category)))
+                                 debit=amount, allocations=_allocations(by_type[et], category, dims)))
     return lines, warnings
 
 

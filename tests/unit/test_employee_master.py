@@ -19,7 +19,7 @@ def test_a_hire_becomes_a_master_named_like_its_payroll_cost_centre():
     m = build_master(employee_from_gusto(gusto_employee()))
     assert m == EmployeeMaster(key="u-1", name="Maya Patel (a1f001)", category="Employees", group="Operations",
                                designation="Warehouse Lead", joining_date=dt.date(2019, 3, 4),
-                               deactivation_date=None, email="maya@example.com")
+                               deactivation_date=None, email="maya@example.com", code="a1f001")
     assert EmployeeMaster.from_dict(m.to_dict()) == m
 
 
