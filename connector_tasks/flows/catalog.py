@@ -15,6 +15,7 @@ from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.domain.ports import Role
 from connector_tasks.flows.employee_to_master import FLOW as EMPLOYEE_FLOW, employee_key
 from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW, journal_key
+from connector_tasks.flows.payroll_to_settlement import FLOW as SETTLEMENT_FLOW, settlement_key
 
 REVERSAL_FLOW = "payroll_reversal"
 REFERENCE_FLOW = "reference_data"
@@ -52,6 +53,9 @@ FLOWS: dict[str, Flow] = {f.name: f for f in (
          lambda system, sid: journal_key(system, sid), "connector_tasks.flows.payroll:prepare_journal"),
     Flow(REVERSAL_FLOW, Role.PAYROLL_SOURCE, Role.LEDGER_TARGET, "payroll_reversal",
          lambda system, sid: journal_key(system, sid) + "-reversal", "connector_tasks.flows.payroll:prepare_reversal"),
+    Flow(SETTLEMENT_FLOW, Role.PAYROLL_SOURCE, Role.LEDGER_TARGET, "payroll_settlement",
+         lambda system, sid: settlement_key(journal_key(system, sid)),
+         "connector_tasks.flows.payroll:prepare_settlement"),
     Flow(EMPLOYEE_FLOW, Role.EMPLOYEE_SOURCE, Role.MASTER_TARGET, "employee",
          employee_key, "connector_tasks.flows.employees:prepare_master", reopen_always=True),
     Flow(REFERENCE_FLOW, Role.PAYROLL_SOURCE, Role.LEDGER_TARGET, "reference_data",

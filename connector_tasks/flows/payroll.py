@@ -1,6 +1,8 @@
 """Payroll flows over ports: a processed payroll → one balanced journal in the target's books;
 a payroll undone at the source (reversed, or cancelled back to unprocessed) → a reversing
-journal of the one posted, or nothing when nothing was posted.
+journal of the one posted, or nothing when nothing was posted; a payroll the source has funded
+(its debit of the company's bank) → the settlement of the posted journal's liabilities, for a
+target that books settlements.
 
 Both steps read the source *now* (webhooks are thin and may arrive in any order), so whatever
 order the events come in, the books end in the source's current state. A payroll processed
@@ -24,7 +26,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from connector_tasks import runtime
-from connector_tasks.core.errors import TransientApiError
+from connector_tasks.core.errors import MappingError, TransientApiError
 from connector_tasks.core.retry import call_with_retries
 from connector_tasks.domain.model import JournalEntry, LedgerMaster, PayrollRun
 from connector_tasks.flows import targets
@@ -32,6 +34,8 @@ from connector_tasks.flows.catalog import REVERSAL_FLOW
 from connector_tasks.flows.context import JobContext, load_job
 from connector_tasks.flows.mapping.payroll import PayrollMapping
 from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW, build_journal, earning_types_of
+from connector_tasks.flows.payroll_to_settlement import build_settlement, settlement_key
+from connector_tasks.flows.mapping.payroll import SETTLEMENT_COMPONENT
 from connector_tasks.jobs.runner import finish, hand_to_target
 from connector_tasks.jobs.states import JobStatus, transition
 from connector_tasks.store import repo
@@ -164,4 +168,80 @@ def prepare_reversal(job_id: int) -> dict | None:
     return payload
 
 
-__all__ = ["prepare_journal", "prepare_reversal", "payroll_mapping", "REVERSAL_FLOW"]
+def prepare_settlement(job_id: int) -> dict | None:
+    """The payroll funded by the source (its debit of the company's bank: an event such as
+    ``payroll.paid``, or the source's debit date passing) → the settlement entry
+    (:func:`~connector_tasks.flows.payroll_to_settlement.build_settlement`) handed to the target
+    that posted the payroll's journal, under ``<posted key>-settlement``. The payload records the
+    accrual job and voucher (``settles``), so the audit trail links them.
+
+    Ends ``done`` with a note, posting nothing, when the target books no settlements (asked
+    first, before the source is read: :func:`connector_tasks.flows.targets.books_settlements`),
+    when the source no longer holds the payroll as processed and not reversed, when the
+    accrual was cancelled, or when the source debits nothing for it. Accrual not posted yet
+    (no job, queued, running, posting) → TransientApiError (retried later); accrual parked →
+    MappingError naming it (replay it, then this job). Returns the payload sent or ``None``.
+    """
+    ctx = load_job(job_id)
+    with session_scope(runtime.settings().database_url) as s:
+        books = targets.books_settlements(s.get(Connection, ctx.target.id))
+    if not books:
+        finish(job_id, ctx.revision, JobStatus.DONE,
+               warnings=[f"{ctx.target.spec.title} connection {ctx.target.name} does not book settlements "
+                         f"(accrual only); nothing to post for payroll {ctx.source_id}"])
+        return None
+    source = ctx.source_port()
+    run = call_with_retries(lambda: source.current_payroll(ctx.source_id))
+    undone = _undone(run)
+    if undone:
+        finish(job_id, ctx.revision, JobStatus.DONE, warnings=[f"payroll {ctx.source_id} was {undone}; nothing to settle"])
+        return None
+    with session_scope(runtime.settings().database_url) as s:
+        mapping = payroll_mapping(s, ctx.source)
+        accrual, settles = _posted_accrual(s, ctx)
+        entry = None if accrual is None else build_settlement(run, mapping, key=settlement_key(accrual.key),
+                                                              source_label=ctx.source.spec.title)
+        if entry is not None:
+            payload = targets.settlement_payload(s, s.get(Connection, ctx.target.id), entry,
+                                                 _settlement_ledgers(mapping, entry), accrual)
+            payload["settles"] = settles
+    if entry is None:
+        finish(job_id, ctx.revision, JobStatus.DONE,
+               warnings=[settles if accrual is None else
+                         f"the source debits nothing for payroll {ctx.source_id}; nothing to settle"])
+        return None
+    hand_to_target(job_id, ctx.revision, payload, warnings=entry.warnings)
+    return payload
+
+
+def _posted_accrual(s, ctx: JobContext) -> tuple[JournalEntry | None, dict | str]:
+    """The journal the payroll job of ``ctx``'s payroll and target posted, with
+    ``{"job", "target_ref", "key"}`` of it; or ``(None, why there is nothing to settle)`` when
+    that job was cancelled. Raises TransientApiError while it is not posted yet, MappingError
+    when it is parked."""
+    original = _original(s, ctx)
+    if original is None or original.status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.POSTING):
+        state = f" (job {original.id} is {original.status})" if original is not None else ""
+        raise TransientApiError(f"payroll {ctx.source_id} is not posted yet{state}; the settlement waits for it",
+                                system=ctx.source.system)
+    if original.status == JobStatus.FAILED:
+        raise MappingError(f"payroll {ctx.source_id} cannot be settled: its journal (job {original.id}) is parked "
+                           f"({original.last_error}); replay that job, then this one")
+    if original.status != JobStatus.DONE or not (original.payload or {}).get("entry"):
+        return None, (f"payroll {ctx.source_id}'s journal was never posted (job {original.id} is "
+                      f"{original.status}); nothing to settle")
+    accrual = JournalEntry.from_dict(original.payload["entry"])
+    return accrual, {"job": original.id, "target_ref": original.target_ref, "key": accrual.key}
+
+
+def _settlement_ledgers(mapping: PayrollMapping, entry: JournalEntry) -> list[LedgerMaster]:
+    """The ledger masters ``entry`` uses that the connector owns (the bank ledger among them,
+    unless a person mapped it)."""
+    bank = mapping.ledgers[SETTLEMENT_COMPONENT.key]
+    used = {line.ledger for line in entry.lines}
+    ledgers = [m for m in mapping.ledger_masters(used) if m.name != bank]
+    if bank in used and bank not in mapping.user_ledgers:
+        ledgers.append(LedgerMaster(bank, mapping.groups.get(bank, SETTLEMENT_COMPONENT.group)))
+    return ledgers
+
+__all__ = ["prepare_journal", "prepare_reversal", "prepare_settlement", "payroll_mapping", "REVERSAL_FLOW"]

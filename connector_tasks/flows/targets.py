@@ -11,6 +11,17 @@ returning a JSON-safe payload that holds at least ``"entry"`` (``entry.to_dict()
 ``task(job_id, payload)``, which reports back through ``connector.record_post_result``. The
 payload is stored on the job, so the sweeper and a replay hand the same thing over again.
 
+A target that books settlements (the source's debit of the company's bank for a payroll,
+:mod:`connector_tasks.flows.payroll_to_settlement`) also supplies
+
+``settlement_payload(session, target: Connection, entry: JournalEntry, ledgers:
+list[LedgerMaster], accrual: JournalEntry) -> dict``
+
+shaped as ``journal_payload``'s (``accrual`` is the posted journal of the same payroll, e.g. to
+split the settlement as the accrual was split), and may supply ``books_settlements(target:
+Connection) -> bool`` (a connection that books accruals only says ``False``). A target without
+``settlement_payload`` books no settlements: its settlement jobs end ``done`` with a note.
+
 A target that keeps employees in step also supplies
 
 ``employee_payload(session, target: Connection, master: EmployeeMaster) -> dict``
@@ -69,6 +80,27 @@ def journal_payload(session: Session, target: Connection, entry: JournalEntry,
     target's own ``journal_payload`` raises (e.g. MappingError for an unmapped GL account).
     """
     payload = _target_module(target, "journals", "journal_payload")(session, target, entry, ledgers)
+    if "dispatch" not in payload or "entry" not in payload:
+        raise ConfigurationError(f"{target.system} target built a payload without entry/dispatch")
+    return payload
+
+
+def books_settlements(target: Connection) -> bool:
+    """True when ``target``'s system supplies ``settlement_payload`` and the connection books
+    settlements (its target side's ``books_settlements(target)``, when it has one)."""
+    if not supports(target, "settlement_payload"):
+        return False
+    check = getattr(registry.get(target.system).load("target"), "books_settlements", None)
+    return bool(check(target)) if check is not None else True
+
+
+def settlement_payload(session: Session, target: Connection, entry: JournalEntry, ledgers: list[LedgerMaster],
+                       accrual: JournalEntry) -> dict:
+    """The payload that posts settlement ``entry`` of the payroll whose journal ``accrual`` was
+    posted (shape as :func:`journal_payload`'s). Raises ConfigurationError when ``target`` books
+    no settlements (ask :func:`books_settlements` first), and what the target's own
+    ``settlement_payload`` raises (e.g. MappingError for an unmapped bank account)."""
+    payload = _target_module(target, "settlements", "settlement_payload")(session, target, entry, ledgers, accrual)
     if "dispatch" not in payload or "entry" not in payload:
         raise ConfigurationError(f"{target.system} target built a payload without entry/dispatch")
     return payload

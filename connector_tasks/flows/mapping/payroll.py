@@ -48,6 +48,13 @@ COMPONENTS: tuple[Component, ...] = (
 )
 COMPONENT_KEYS = tuple(c.key for c in COMPONENTS)
 
+#: The settlement's credit (:mod:`connector_tasks.flows.payroll_to_settlement`): the bank or
+#: clearing account the source debits for the run's funding. Not an accrual line, so not in
+#: :data:`COMPONENTS`; a connection may still rename its ledger (a ``ledger`` row keyed
+#: ``company_debit``).
+SETTLEMENT_COMPONENT = Component("company_debit", CREDIT, "Payroll Bank Account", "Bank Accounts",
+                                 "Company debit (bank)")
+
 #: Employees are cost centres of this category (the headcount masters); payroll wages are
 #: allocated to the same centres.
 DEFAULT_COST_CATEGORY = "Employees"
@@ -61,7 +68,8 @@ EARNING_LEDGER_FORMAT = "Wages - {name}"
 class PayrollMapping:
     """The ledgers (and cost category) a connection's payroll journals use.
 
-    ``ledgers`` maps component key → ledger name, ``groups`` ledger name → parent group.
+    ``ledgers`` maps component key → ledger name (the settlement's ``company_debit`` too),
+    ``groups`` ledger name → parent group.
     ``earning_ledgers`` maps an earning type's name → the ledger of a user's choosing (others
     get :data:`EARNING_LEDGER_FORMAT`, under the gross wages ledger's group). ``user_ledgers``
     are the ledgers a person mapped: they must already exist in the target (the connector
@@ -84,16 +92,17 @@ class PayrollMapping:
 
         Raises :class:`MappingError` for an unknown component or an empty ledger name.
         """
-        ledgers = {c.key: c.ledger for c in COMPONENTS}
-        groups = {c.ledger: c.group for c in COMPONENTS}
+        every = (*COMPONENTS, SETTLEMENT_COMPONENT)
+        ledgers = {c.key: c.ledger for c in every}
+        groups = {c.ledger: c.group for c in every}
         for key, spec in (overrides or {}).items():
             if key not in ledgers:
-                raise MappingError(f"unknown pay component {key!r}; known: {', '.join(COMPONENT_KEYS)}")
+                raise MappingError(f"unknown pay component {key!r}; known: {', '.join(ledgers)}")
             name = (spec.get("ledger") or "").strip()
             if not name:
                 raise MappingError(f"mapping of {key!r} names no ledger")
             ledgers[key] = name
-            default_group = next(c.group for c in COMPONENTS if c.key == key)
+            default_group = next(c.group for c in every if c.key == key)
             groups[name] = spec.get("group") or groups.get(name) or default_group
         earning = {}
         for name, spec in (earning_overrides or {}).items():
