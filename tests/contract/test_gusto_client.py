@@ -1,4 +1,5 @@
 """GustoClient against the emulator over real HTTP; what it sends is checked against the spec."""
+import datetime as dt
 import json
 import threading
 import time
@@ -52,13 +53,14 @@ def test_get_payroll_decimals_and_spec_valid_query(gusto_emulator, validate_gust
     assert data["payroll_taxes"][0]["amount"] == Decimal("3546.72")
     assert type(data["employee_compensations"][2]["taxes"][0]["amount"]) is Decimal
     entry = log(base, f"/v1/companies/{COMPANY_UUID}/payrolls/{PAYROLL_UUID}")[-1]
-    assert entry["query"] == {"include": ["benefits,deductions,taxes,totals,payroll_taxes"],
+    assert entry["query"] == {"include": ["benefits,deductions,taxes,totals,payroll_taxes,payroll_status_meta"],
                               "page": ["1"], "per": ["100"]}
     assert entry["headers"]["X-Gusto-API-Version"] == "2025-06-15"
     assert entry["headers"]["Authorization"].startswith("Bearer ")
     validate_gusto_request(entry)
     run = GustoPayrollSource(client, COMPANY_UUID).get_payroll(PAYROLL_UUID)
     assert run.totals.gross_pay == Decimal("130635.89") and len(run.compensations) == 3
+    assert run.debit_date == dt.date(2021, 2, 18)   # payroll_status_meta.expected_debit_time
 
 
 def test_get_payroll_merges_all_pages(gusto_emulator):

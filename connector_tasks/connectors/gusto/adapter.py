@@ -56,6 +56,8 @@ def payroll_from_gusto(data: dict) -> PayrollRun:
     (string or ``Decimal``) onto :class:`EmployeeCompensation`. Raises :class:`MappingError`
     when the payroll is not processed, lacks ``totals`` (or one of gross/net pay and the two
     tax totals), or carries a bad date or amount; ``TypeError`` if an amount is a float.
+    ``debit_date`` is the (UTC) date of ``payroll_status_meta.expected_debit_time`` (OAS
+    ``Payroll-Status-Meta-Type``: when Gusto debits the company), ``None`` without it.
     """
     pid = data.get("payroll_uuid") or data.get("uuid")
     if not pid:
@@ -107,7 +109,22 @@ def payroll_from_gusto(data: dict) -> PayrollRun:
         version=data.get("version"),
         # OAS Payroll ``reversal_payroll_uuids``: "Array of reversal payroll UUIDs, if applicable"
         reversed=bool(data.get("reversal_payroll_uuids")),
+        debit_date=_debit_date(data, pid),
     )
+
+
+def _debit_date(data: dict, pid: str) -> dt.date | None:
+    """The UTC date of ``payroll_status_meta.expected_debit_time`` (ISO 8601, e.g.
+    ``2021-02-18T22:00:00Z``), or ``None`` when Gusto gave none. Raises MappingError when it is
+    not a time."""
+    stamp = (data.get("payroll_status_meta") or {}).get("expected_debit_time")
+    if not stamp:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MappingError(f"Gusto payroll {pid} expected_debit_time is not a time: {stamp!r}", system="gusto") from exc
+    return (when.astimezone(dt.timezone.utc) if when.tzinfo else when).date()
 
 
 def _primary_job(data: dict) -> dict:

@@ -35,7 +35,7 @@ SYSTEM = "gusto"
 DEFAULT_API_VERSION = "2025-06-15"
 TOKEN_LIFETIME = 7200.0        # seconds, when a token reply has no expires_in (company-access-tokens doc)
 PAGE_SIZE = 100                # OAS: max 100 employee_compensations / payrolls per page
-PAYROLL_INCLUDE = "benefits,deductions,taxes,totals,payroll_taxes"
+PAYROLL_INCLUDE = "benefits,deductions,taxes,totals,payroll_taxes,payroll_status_meta"
 
 
 def _token_from(body: Any, previous: TokenSet | None = None) -> TokenSet:
@@ -260,7 +260,8 @@ class GustoClient(JsonApiClient):
     # ------------------------------------------------------------------ company reads
     def get_payroll(self, company_id: str, payroll_id: str) -> dict:
         """``GET /v1/companies/{company_id}/payrolls/{payroll_id}`` with
-        ``include=benefits,deductions,taxes,totals,payroll_taxes``, every
+        ``include=benefits,deductions,taxes,totals,payroll_taxes,payroll_status_meta`` (the
+        status meta carries ``expected_debit_time``, when Gusto debits the company), every
         ``employee_compensations`` page (per=100) merged into the first page's body (OAS
         ``GET /v1/companies/{company_id}/payrolls/{payroll_id}``, ``Payroll-Show``). Amounts come
         back as ``str`` or ``Decimal`` (never float). Raises the :class:`GustoClient` errors."""

@@ -11,6 +11,8 @@ GUSTO_CLIENT_SECRET   its secret (required in production)
 GUSTO_API_VERSION     the pinned ``X-Gusto-API-Version`` (``2025-06-15``;
                       https://docs.gusto.com/embedded-payroll/docs/api-versioning)
 GUSTO_POLL_SECONDS    how often beat polls ``/v1/events`` per connection (300)
+GUSTO_SETTLE_SECONDS  how often beat looks for posted payrolls Gusto has debited the company for
+                      (the ``payroll.paid`` stand-in, ``source.settle_due``; 900)
 ====================  =======================================================================
 """
 from __future__ import annotations
@@ -68,6 +70,7 @@ class GustoAppSettings:
     client_secret: str = ""
     api_version: str = DEFAULT_API_VERSION
     poll_seconds: int = 300
+    settle_seconds: int = 900
 
     @classmethod
     def from_settings(cls, settings) -> "GustoAppSettings":
@@ -80,9 +83,12 @@ class GustoAppSettings:
         return cls(base_url=settings.var("GUSTO_BASE_URL", DEFAULT_BASE_URL).rstrip("/"),
                    client_id=settings.var("GUSTO_CLIENT_ID"), client_secret=settings.var("GUSTO_CLIENT_SECRET"),
                    api_version=settings.var("GUSTO_API_VERSION", DEFAULT_API_VERSION),
-                   poll_seconds=settings.positive("GUSTO_POLL_SECONDS", 300))
+                   poll_seconds=settings.positive("GUSTO_POLL_SECONDS", 300),
+                   settle_seconds=settings.positive("GUSTO_SETTLE_SECONDS", 900))
 
 
 def beat_schedule(app: GustoAppSettings) -> dict:
-    """Beat's entry for the polling fallback: ``gusto.poll_all`` every ``GUSTO_POLL_SECONDS``."""
-    return {"poll-gusto-events": {"task": "gusto.poll_all", "schedule": float(app.poll_seconds)}}
+    """Beat's entries: the polling fallback (``gusto.poll_all`` every ``GUSTO_POLL_SECONDS``) and
+    the ``payroll.paid`` stand-in (``gusto.settle_all`` every ``GUSTO_SETTLE_SECONDS``)."""
+    return {"poll-gusto-events": {"task": "gusto.poll_all", "schedule": float(app.poll_seconds)},
+            "settle-gusto-payrolls": {"task": "gusto.settle_all", "schedule": float(app.settle_seconds)}}

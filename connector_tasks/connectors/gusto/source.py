@@ -9,11 +9,19 @@ events                                                   flow
 =======================================================  ==========================
 ``payroll.processed``                                    ``payroll_to_journal``
 ``payroll.reversed``, ``payroll.cancelled``              ``payroll_reversal``
+``payroll.paid``                                         ``payroll_settlement``
 ``employee.created/updated/onboarded/terminated/…``      ``employee_to_master``
 =======================================================  ==========================
 
 ``payroll.partially_reversed`` is stored and ignored (its amounts would be needed). An event's
 version is its ``timestamp`` (epoch seconds): a newer event about a finished job re-opens it.
+
+``payroll.paid`` is "not triggered in demo" (Gusto's demo environment never sends it,
+https://docs.gusto.com/embedded-payroll/docs/payroll-events), and a webhook may be lost, so
+:func:`settle_due` stands in for it: for every payroll posted but not yet settled whose debit
+time (``payroll_status_meta.expected_debit_time``) has passed, it feeds a ``payroll.paid``
+event of its own (``debit:<payroll uuid>``) into the same inbound path, as the backfill does
+for ``payroll.processed``.
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ from connector_tasks.core.retry import call_with_retries
 from connector_tasks.flows.catalog import REVERSAL_FLOW
 from connector_tasks.flows.employee_to_master import FLOW as EMPLOYEE_FLOW
 from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW
+from connector_tasks.flows.payroll_to_settlement import FLOW as SETTLEMENT_FLOW
 from connector_tasks.pipeline.inbound import SourceEvent, accept, canonical_json
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
@@ -50,6 +59,7 @@ EMPLOYEE_EVENTS = frozenset({
 REVERSAL_EVENTS = frozenset({"payroll.reversed", "payroll.cancelled"})
 #: event type → flow (the only place Gusto events meet flows)
 EVENT_FLOWS = {"payroll.processed": PAYROLL_FLOW,
+               "payroll.paid": SETTLEMENT_FLOW,
                **{e: REVERSAL_FLOW for e in REVERSAL_EVENTS},
                **{e: EMPLOYEE_FLOW for e in EMPLOYEE_EVENTS}}
 #: ``/v1/events`` page size (OAS: limit 1..100).
@@ -198,3 +208,60 @@ def _unfinished(conn_id: int, payroll_id: str) -> bool:
         jobs = s.scalars(select(SyncJob).where(SyncJob.connection_id == conn_id, SyncJob.flow == PAYROLL_FLOW,
                                                SyncJob.source_id == payroll_id)).all()
         return not jobs or any(j.status not in ("done", "posting") for j in jobs)
+
+
+# ---------------------------------------------------------------------------- settlement by debit date
+def _posted_unsettled(conn_id: int) -> list[str]:
+    """Payroll uuids of connection ``conn_id`` whose journal job is done for some target while
+    no settlement job exists for them yet."""
+    from connector_tasks.store.models import SyncJob
+
+    with session_scope(runtime.settings().database_url) as s:
+        posted = set(s.scalars(select(SyncJob.source_id).where(
+            SyncJob.connection_id == conn_id, SyncJob.flow == PAYROLL_FLOW, SyncJob.status == "done")))
+        settled = set(s.scalars(select(SyncJob.source_id).where(
+            SyncJob.connection_id == conn_id, SyncJob.flow == SETTLEMENT_FLOW)))
+    return sorted(posted - settled)
+
+
+def settle_due(connection_name: str, *, now: dt.datetime | None = None) -> dict:
+    """The stand-in for ``payroll.paid`` (see the module docstring): for each payroll of the
+    connection posted but not settled, read it from Gusto now (``GET …/payrolls/{id}``, its
+    ``payroll_status_meta``) and, once its ``expected_debit_time`` has passed (``now``, UTC;
+    a payroll without one: its check date), feed a ``payroll.paid`` event
+    ``debit:<payroll uuid>`` (``source="schedule"``, no version) into the inbound path. Routing
+    then claims the settlement job per target; a real ``payroll.paid`` later finds the same job
+    and the target finds the settlement by its key, so nothing is settled twice. A payroll no
+    longer processed, or reversed, is left alone.
+
+    Returns ``{"due": [payroll uuids], "waiting": [payroll uuids]}``. Raises Gusto's errors after
+    short in-call retries.
+    """
+    from connector_tasks.connectors.gusto.adapter import payroll_from_gusto
+    from connector_tasks.connectors.gusto.service import gusto_client
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    with session_scope(runtime.settings().database_url) as s:
+        conn = _connected(s, connection_name)
+        client = gusto_client(conn)
+        conn_id, company = conn.id, conn.account
+    due, waiting = [], []
+    for pid in _posted_unsettled(conn_id):
+        data = call_with_retries(lambda: client.get_payroll(company, pid))
+        if not data.get("processed") or data.get("reversal_payroll_uuids"):
+            continue
+        run = payroll_from_gusto(data)
+        stamp = (data.get("payroll_status_meta") or {}).get("expected_debit_time")
+        debit_at = (dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else
+                    dt.datetime.combine(run.check_date, dt.time(), dt.timezone.utc))
+        if debit_at > now:
+            waiting.append(pid)
+            continue
+        body = {"uuid": f"debit:{pid}", "event_type": "payroll.paid", "resource_type": "Company",
+                "resource_uuid": company, "entity_type": "Payroll", "entity_uuid": pid,
+                "timestamp": int(debit_at.timestamp())}
+        event = SourceEvent(uuid=body["uuid"], event_type="payroll.paid", entity_type="Payroll", entity_id=pid,
+                            version=None, account=company, raw=body)
+        accept(SYSTEM, conn_id, event, source="schedule")
+        due.append(pid)
+    return {"due": due, "waiting": waiting}

@@ -43,3 +43,23 @@ def poll_all() -> list[str]:
     for name in names:
         poll_events.delay(name)
     return names
+
+
+@shared_task(name="gusto.settle_due", bind=True, acks_late=True, max_retries=3)
+def settle_due(self, connection_name: str) -> dict:
+    """The ``payroll.paid`` stand-in for one connection (:func:`source.settle_due`); an error
+    waits for the next beat (the same payrolls are looked at again)."""
+    try:
+        return source.settle_due(connection_name)
+    except Exception:  # noqa: BLE001 - logged; the next beat looks again
+        log.exception("gusto: looking for funded payrolls of %s failed; the next beat tries again", connection_name)
+        return {"error": True}
+
+
+@shared_task(name="gusto.settle_all")
+def settle_all() -> list[str]:
+    """Beat entry: one ``gusto.settle_due`` per connected Gusto connection."""
+    names = source.polled_connections()
+    for name in names:
+        settle_due.delay(name)
+    return names
