@@ -161,6 +161,19 @@ BUILTIN: tuple[SystemSpec, ...] = (
         sandbox="sandbox.acumatica.kit",
         contract="sandbox.acumatica.kit:ledger_contracts",
     ),
+    SystemSpec(
+        name="ifs_cloud", title="IFS Cloud",
+        roles=frozenset({Role.LEDGER_TARGET, Role.MASTER_TARGET}),
+        tasks=("connector_tasks.connectors.ifs_cloud.tasks",),
+        queues=("ifs_cloud",), task_prefixes=("ifs_cloud",),
+        aliases=("ifs",),
+        settings="connector_tasks.connectors.ifs_cloud.settings:IfsSettings",
+        client="connector_tasks.connectors.ifs_cloud.service:client_for",
+        target="connector_tasks.connectors.ifs_cloud.target",
+        cli="connector_tasks.connectors.ifs_cloud.cli:ifs_cloud",
+        sandbox="sandbox.ifs_cloud.kit",
+        contract="sandbox.ifs_cloud.kit:ledger_contracts",
+    ),
 )
 
 _systems: dict[str, SystemSpec] = {spec.name: spec for spec in BUILTIN}

@@ -21,6 +21,10 @@
       ``drop_response`` -> the request IS carried out, then the client gets ``status`` (default
                 504) instead of the answer: the lost-response case a client must survive by asking
                 IFS before it writes again.
+      ``stale_etag`` -> the entity the request addresses (an action's entity) gets a new
+                objversion just before a request carrying ``If-Match`` is handled, as if another
+                user saved it between the client's read and its write: the request meets the
+                real 412 rule.
   - immediate:
       ``expire_tokens`` -> every access token expires now.
       ``bump`` with ``projection`` and ``path`` (e.g. ``"CustomerInfoSet(CustomerId='1001')"``)
@@ -40,7 +44,7 @@ from sandbox.ifs_cloud import iam, router
 from sandbox.ifs_cloud.odata import ODataError, json_response
 from sandbox.ifs_cloud.world import IfsWorld
 
-QUEUED = {"429", "503", "mi_modified", "drop_response"}
+QUEUED = {"429", "503", "mi_modified", "drop_response", "stale_etag"}
 
 
 def fault_response(world: IfsWorld, fault: dict):

@@ -76,6 +76,9 @@ def create_app(config: dict | None = None) -> Flask:
         if fault["kind"] == "drop_response":
             g.drop = fault
             return None
+        if fault["kind"] == "stale_etag":
+            g.stale = fault
+            return None
         return admin.fault_response(world, fault)
 
     @app.after_request
@@ -113,6 +116,10 @@ def create_app(config: dict | None = None) -> Flask:
                     raise odata.not_found(f"Projection '{name}' not found.")
                 ctx = router.Ctx(world, proj, f"{service_root(tier)}/{name}.svc", registry,
                                  user=token["client_id"].upper())
+                if getattr(g, "stale", None) is not None and request.headers.get("If-Match"):
+                    addressed = router.resolve(ctx, tail.strip("/"), request.method)
+                    if addressed.rec is not None:
+                        world.touch(addressed.rec)    # another user saved it since the client read it
                 return router.dispatch(ctx, request.method, tail, request.args, request.headers,
                                        request.get_data(cache=True))
         except ODataError as exc:

@@ -77,4 +77,5 @@ def test_the_suite_runs_against_every_registered_ledger_target_with_a_kit():
 
     assert "fakeledger" in FACTORIES
     kits = {s.name for s in registry.playing(Role.LEDGER_TARGET) if s.contract}
-    assert {"tallyprime", "acumatica", "fakeledger"} <= kits
+    assert {"tallyprime", "acumatica", "ifs_cloud", "fakeledger"} <= kits
+    assert {"ifs_cloud", "ifs_cloud-assistant"} <= set(FACTORIES)   # both voucher routes

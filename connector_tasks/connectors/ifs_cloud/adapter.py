@@ -19,9 +19,9 @@ from typing import Callable, Iterable, Mapping
 from connector_tasks.connectors.ifs_cloud.client import SYSTEM, IfsClient
 from connector_tasks.connectors.ifs_cloud.mapping import CostCentres, IfsAccount, resolve_accounts
 from connector_tasks.connectors.ifs_cloud.vouchers import (
-    DEFAULT_ROUTE, PostingRow, VoucherRoute, row_text, voucher_route,
+    DEFAULT_ROUTE, PostingRow, VoucherRoute, check_rows, row_text, voucher_route,
 )
-from connector_tasks.core.errors import MappingError
+from connector_tasks.core.errors import ConnectorError, MappingError
 from connector_tasks.domain.model import ZERO, CostAllocation, JournalEntry, JournalLine, LedgerMaster
 
 
@@ -37,7 +37,8 @@ def journal_rows(entry: JournalEntry, accounts: Mapping[str, IfsAccount], cost_c
     parts). When the account takes a cost centre: one row per cost-centre value
     (:meth:`~.mapping.CostCentres.value_of` of each allocation's cost centre; allocations mapping
     to one value are summed; zero shares dropped), or one row with the default value when the
-    line has no allocations. Otherwise one row for the whole line (allocations ignored: the
+    line has no allocations (:meth:`~.mapping.CostCentres.value_for`: the cost centre's row, else
+    its department's value). Otherwise one row for the whole line (allocations ignored: the
     account keeps no cost centre). Each row's text is ``"<component> [<entry key>]"``
     (:func:`~.vouchers.row_text`). Amounts are the line's (cents), so the rows balance exactly
     when the entry does. Raises :class:`MappingError` naming a ledger without an account.
@@ -54,7 +55,7 @@ def journal_rows(entry: JournalEntry, accounts: Mapping[str, IfsAccount], cost_c
             shares: dict[str, Decimal] = {}
             for a in line.allocations or (CostAllocation("", "", line.amount),):
                 if a.amount:
-                    value = cost_centres.value_of(a.cost_centre)
+                    value = cost_centres.value_for(a)
                     shares[value] = shares.get(value, ZERO) + a.amount
             for value, amount in shares.items():
                 parts = {**fixed, cost_centres.code_part: value}
@@ -72,7 +73,9 @@ class IfsLedgerTarget:
     :func:`build_target`); ``company``: the IFS company code (``"10"``); ``accounts``:
     ``{ledger name: IfsAccount}`` (:func:`~.mapping.resolve_accounts`; ledgers not in it are
     resolved with the defaults and ``account_overrides`` on first use); ``cost_centres``: the
-    cost centre → code part B mapping; ``voucher_type``: default the route's.
+    cost centre → code part B mapping; ``voucher_type``: default the route's; ``currency``: the
+    currency the journals' amounts are in (a company keeping its books in another is refused by
+    :meth:`check_journal`; ``None``: not checked).
 
     IFS's chart of accounts belongs to the customer: :meth:`ensure_ledgers` never creates
     anything, it checks and refuses naming what is missing.
@@ -80,13 +83,14 @@ class IfsLedgerTarget:
 
     def __init__(self, vouchers: VoucherRoute, company: str, accounts: Mapping[str, IfsAccount] | None = None,
                  cost_centres: CostCentres | None = None, *, voucher_type: str | None = None,
-                 account_overrides: Mapping[str, Mapping] | None = None):
+                 account_overrides: Mapping[str, Mapping] | None = None, currency: str | None = None):
         self.vouchers = vouchers
         self.company = str(company)
         self.accounts: dict[str, IfsAccount] = dict(accounts or {})
         self.cost_centres = cost_centres or CostCentres()
         self.voucher_type = voucher_type
         self.account_overrides = dict(account_overrides or {})
+        self.currency = currency
 
     def _accounts_for(self, ledgers: Iterable[str]) -> dict[str, IfsAccount]:
         names = list(dict.fromkeys(ledgers))
@@ -126,17 +130,86 @@ class IfsLedgerTarget:
                                + " (IFS's chart belongs to the customer: nothing was created)", system=SYSTEM)
         return []
 
-    def post_journal(self, entry: JournalEntry) -> str:
+    def rows(self, entry: JournalEntry) -> list[PostingRow]:
+        """The voucher rows of ``entry`` in this company (:func:`journal_rows`), checked locally
+        (:func:`~.vouchers.check_rows`, no request). Raises :class:`MappingError`."""
+        entry.check_balanced()
+        rows = journal_rows(entry, self._accounts_for(line.ledger for line in entry.lines), self.cost_centres)
+        check_rows(self.company, rows)
+        return rows
+
+    def check_journal(self, entry: JournalEntry) -> None:
+        """Every check made before a write, without writing: the rows (:meth:`rows`), the
+        company's currency (when :attr:`currency` is set; ``CompanySet(Company)``
+        ``CurrencyCode``), then the master data and the period in IFS
+        (:meth:`~.vouchers.VoucherRoute.validate`). Raises :class:`MappingError` naming the
+        company and the account, code part, period or currency, and the client's errors."""
+        rows = self.rows(entry)
+        if self.currency:
+            p = self.vouchers.p
+            company = self.vouchers.client.get_entity(p.company, p.company_set, {"Company": self.company},
+                                                      select="Company,CurrencyCode", missing_ok=True)
+            held = (company or {}).get("CurrencyCode")
+            if company is not None and held and held != self.currency:
+                raise MappingError(f"IFS company {self.company} keeps its books in {held}, the journal is in "
+                                   f"{self.currency}; nothing was written", system=SYSTEM)
+        self.vouchers.validate(self.company, entry.date, rows)
+
+    def post_journal(self, entry: JournalEntry, *, checked: bool = False) -> str:
         """Post ``entry`` once as one voucher: balance check (``"… is unbalanced …"``, no
         request), rows (:func:`journal_rows`), then :meth:`~.vouchers.VoucherRoute.post_voucher`
-        (asks IFS first, checks master data and period, writes). Returns the voucher id.
+        (asks IFS first, checks master data and period unless ``checked`` — the caller just ran
+        :meth:`check_journal` — then writes). Returns the voucher id.
         Raises :class:`MappingError` (unbalanced, unmapped ledger, missing/inactive account or
         code part, closed period — naming it), :class:`~connector_tasks.core.errors.RejectedError`
         with IFS's text, and the client's other errors."""
-        entry.check_balanced()
-        rows = journal_rows(entry, self._accounts_for(line.ledger for line in entry.lines), self.cost_centres)
+        rows = self.rows(entry)
         return self.vouchers.post_voucher(self.company, self.voucher_type, entry.date, rows, key=entry.key,
-                                          narration=entry.narration)
+                                          narration=entry.narration, validated=checked)
+
+
+def post_per_company(targets: Mapping[str, IfsLedgerTarget], parts: Mapping[str, JournalEntry]
+                     ) -> tuple[dict[str, str], list[str]]:
+    """Post each company's journal of ``parts`` (``{company: JournalEntry}``, one key) through
+    ``targets[company]``, exactly once, checking everything before the first write:
+
+    1. IFS is asked, per company, whether the key already made a voucher there
+       (:meth:`IfsLedgerTarget.find_journal`);
+    2. every company still to post is checked (:meth:`IfsLedgerTarget.check_journal`); any
+       problem raises one :class:`MappingError` listing every company's problems, before any
+       write (and naming the vouchers already in IFS);
+    3. the rest are posted (:meth:`IfsLedgerTarget.post_journal` asks IFS once more right
+       before it writes, without checking again). An error there is raised with ``"company <c>: "`` before its text and
+       the vouchers already in IFS after it; the next attempt finds those and posts the rest.
+
+    Returns ``({company: voucher id}, [companies whose voucher already existed])``.
+    """
+    ids: dict[str, str] = {}
+    for company in parts:
+        found = targets[company].find_journal(parts[company].key)
+        if found is not None:
+            ids[company] = found
+    already = list(ids)
+    todo = [c for c in parts if c not in ids]
+
+    def made() -> str:
+        return f" (vouchers already in IFS: {', '.join(f'{c}:{v}' for c, v in ids.items())})" if ids else ""
+
+    problems = []
+    for company in todo:
+        try:
+            targets[company].check_journal(parts[company])
+        except MappingError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise MappingError("; ".join(problems) + made(), system=SYSTEM)
+    for company in todo:
+        try:
+            ids[company] = targets[company].post_journal(parts[company], checked=True)
+        except ConnectorError as exc:
+            exc.message = f"company {company}: {exc.message}{made()}"
+            raise
+    return {c: ids[c] for c in parts}, already
 
 
 def build_target(client: IfsClient, company: str, *, route: str = DEFAULT_ROUTE,

@@ -62,7 +62,7 @@ from connector_tasks.core.errors import (
     RejectedError, TransientApiError,
 )
 from connector_tasks.core.http import BODY_SNIPPET, DEFAULT_TIMEOUT, retry_after_seconds
-from connector_tasks.core.oauth import BearerAuth, TokenSet, TokenStore
+from connector_tasks.core.oauth import BearerAuth, TokenSet, TokenStore, valid_tokens
 from connector_tasks.core.rate_limit import Budget, budget_from_settings
 from connector_tasks.core.retry import call_with_retries
 
@@ -88,7 +88,14 @@ class Projections:
     ``AccountingPeriodsHandling``, ``VoucherEntryAssistantHandling``, ``VoucherHandling``,
     ``ExternalVouchers``, ``ExternalVoucherLoadInformationHandling``). ASSUMPTION:
     ``CompanyHandling``/``CompanySet`` (the company projection is not in those files) and the
-    set names of Code C…J (by analogy with ``CodeBSet``). ``code_part``/``code_part_set`` are
+    set names of Code C…J (by analogy with ``CodeBSet``). Parties an employee sync writes:
+    ``CustomerHandling``/``CustomerInfoSet`` with its ``CommMethodArray`` (knakit/ifs-mcp-server-local
+    ``src/resources/ifs-sales-customers.md``; the array name is ASSUMPTION), custom attributes
+    ``Cf_EmployeeNo``/``Cf_Active`` for the employee number and the active flag (ASSUMPTION: IFS
+    exposes a site's custom attributes with a ``Cf_`` prefix; CustomerInfo has no such
+    attributes of its own), and ``ProjectResourcesHandling``/``ProjectResourceSet`` (ASSUMPTION
+    from end to end: no public source names a project-resource projection) with state actions
+    ``ProjectResource_SetInactive``/``_SetActive``. ``code_part``/``code_part_set`` are
     formats with ``{letter}``. ``gl_ledger``: the ledger whose period status decides whether a
     voucher may be entered (``'00'``, as AccountingPeriodsHandling reads it). ``tier``:
     ``"main"`` or ``"int"`` (docs.ifs.com 23r2 "Projections and OData Provider").
@@ -119,6 +126,15 @@ class Projections:
     ext_load: str = "ExternalVoucherLoadInformationHandling"
     ext_load_set: str = "ExtLoadInfoSet"
     ext_load_type: str = "ExtLoadInfo"
+    customers: str = "CustomerHandling"
+    customer_set: str = "CustomerInfoSet"
+    customer_comm_array: str = "CommMethodArray"
+    customer_email_method: str = "EMail"
+    customer_employee_no: str = "Cf_EmployeeNo"
+    customer_active: str = "Cf_Active"
+    resources: str = "ProjectResourcesHandling"
+    resource_set: str = "ProjectResourceSet"
+    resource_type: str = "ProjectResource"
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> "Projections":
@@ -399,6 +415,12 @@ class IfsClient(JsonApiClient):
         body = self._json(resp) or {}
         kept = {k: v for k, v in body.items() if k != "refresh_token"} if isinstance(body, dict) else body
         return TokenSet.from_response(kept, system=SYSTEM, default_expires_in=TOKEN_LIFETIME)
+
+    def token(self) -> TokenSet:
+        """The IAM tokens requests are sent with now: the stored ones, or new ones when they
+        are missing or within ``token_margin`` seconds of expiry (renewed under the store's
+        lock). Raises what :meth:`_renew` raises."""
+        return valid_tokens(self.token_store, self._renew, margin=self.token_margin)
 
     # ------------------------------------------------------------------ error hooks
     def _error_lines(self, resp: requests.Response) -> list[str]:

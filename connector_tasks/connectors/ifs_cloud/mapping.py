@@ -16,8 +16,9 @@ Defaults (:data:`DEFAULT_IFS_ACCOUNTS`) are the sandbox emulator's seeded US-sty
 with :class:`~connector_tasks.store.models.Mapping` rows ``kind="ifs_account"``, ``key=<ledger
 name>``, ``value=<account>``, ``extra={"cost_centre": true|false, "code_parts": {"C": "PRJ1"}}``,
 and maps cost centres with rows ``kind="ifs_cost_centre"``, ``key=<cost centre name>``,
-``value=<code B value>``; the connection setting ``default_cost_centre`` replaces
-:data:`DEFAULT_CODE_B` for cost centres without a row and for unallocated amounts.
+``value=<code B value>``, or by the employee's department (setting
+``cost_centre_by_department``: an allocation's ``department`` dimension); the connection setting
+``default_cost_centre`` replaces :data:`DEFAULT_CODE_B` for the rest and for unallocated amounts.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from connector_tasks.core.errors import MappingError
-from connector_tasks.flows.mapping.payroll import EARNING_LEDGER_FORMAT, UNALLOCATED_COST_CENTRE
+from connector_tasks.domain.model import CostAllocation
+from connector_tasks.flows.mapping.payroll import EARNING_LEDGER_FORMAT, SETTLEMENT_COMPONENT, UNALLOCATED_COST_CENTRE
 
 SYSTEM = "ifs_cloud"
 ACCOUNT_KIND = "ifs_account"
@@ -64,6 +66,7 @@ DEFAULT_IFS_ACCOUNTS: dict[str, tuple[str, bool]] = {
     "Payroll Taxes Payable": ("2200", False),
     "Benefits Payable": ("2300", False),
     "Other Withholdings Payable": ("2320", False),
+    SETTLEMENT_COMPONENT.ledger: ("1000", False),
 }
 
 #: Earning-type ledgers of the flow ("Wages - Bonus") default to the gross wages account.
@@ -119,13 +122,16 @@ def resolve_accounts(ledgers: Iterable[str], overrides: Mapping[str, Mapping] | 
 
 @dataclass(frozen=True)
 class CostCentres:
-    """Cost centre name → code part value. ``values`` the mapped names; ``default`` the value
-    for unmapped names, for :data:`~connector_tasks.flows.mapping.payroll.UNALLOCATED_COST_CENTRE`
-    and for unallocated lines of cost-centre accounts; ``code_part`` the letter (default B)."""
+    """Cost centre → code part value. ``values`` the mapped cost-centre names;
+    ``by_department`` department → value (an allocation's ``department`` dimension);
+    ``default`` the value for the rest, for
+    :data:`~connector_tasks.flows.mapping.payroll.UNALLOCATED_COST_CENTRE` and for unallocated
+    lines of cost-centre accounts; ``code_part`` the letter (default B)."""
 
     values: Mapping[str, str] = field(default_factory=dict)
     default: str = DEFAULT_CODE_B
     code_part: str = COST_CENTRE_CODE_PART
+    by_department: Mapping[str, str] = field(default_factory=dict)
 
     def value_of(self, name: str | None) -> str:
         """The code part value for cost centre ``name`` (the default when unmapped, empty or
@@ -134,12 +140,36 @@ class CostCentres:
             return self.default
         return self.values.get(name, self.default)
 
+    def value_for(self, allocation: CostAllocation) -> str:
+        """The code part value of ``allocation``: its cost centre's row, else its department's,
+        else the default."""
+        name = allocation.cost_centre
+        if name and name != UNALLOCATED_COST_CENTRE and name in self.values:
+            return self.values[name]
+        department = allocation.dimension("department")
+        if department and department in self.by_department:
+            return self.by_department[department]
+        return self.value_of(name)
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict that :meth:`from_dict` reads back."""
+        return {"values": dict(self.values), "default": self.default, "code_part": self.code_part,
+                "by_department": dict(self.by_department)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "CostCentres":
+        """Inverse of :meth:`to_dict`."""
+        return cls(dict(data.get("values") or {}), str(data.get("default") or DEFAULT_CODE_B),
+                   str(data.get("code_part") or COST_CENTRE_CODE_PART), dict(data.get("by_department") or {}))
+
 
 def resolve_cost_centres(overrides: Mapping[str, Mapping] | None = None, *, default: str | None = None,
-                         code_part: str = COST_CENTRE_CODE_PART) -> CostCentres:
+                         code_part: str = COST_CENTRE_CODE_PART,
+                         by_department: Mapping[str, str] | None = None) -> CostCentres:
     """A :class:`CostCentres` from ``kind="ifs_cost_centre"`` rows (``{name: {"ledger": <value>}}``),
-    the connection's ``default`` (else :data:`DEFAULT_CODE_B`) and ``code_part``. Raises
-    :class:`MappingError` for a row without a value or a letter outside B-J."""
+    ``by_department`` (department → value), the connection's ``default`` (else
+    :data:`DEFAULT_CODE_B`) and ``code_part``. Raises :class:`MappingError` for a row without a
+    value or a letter outside B-J."""
     letter = str(code_part).strip().upper()
     if letter not in CODE_PART_LETTERS:
         raise MappingError(f"IFS cost centre code part must be one of B-J (got {code_part!r})", system=SYSTEM)
@@ -149,4 +179,5 @@ def resolve_cost_centres(overrides: Mapping[str, Mapping] | None = None, *, defa
         if not value:
             raise MappingError(f"IFS cost centre mapping of {name!r} names no code {letter} value", system=SYSTEM)
         values[name] = value.upper()
-    return CostCentres(values, str(default or DEFAULT_CODE_B).strip().upper(), letter)
+    departments = {str(k): str(v).strip().upper() for k, v in (by_department or {}).items()}
+    return CostCentres(values, str(default or DEFAULT_CODE_B).strip().upper(), letter, departments)

@@ -351,7 +351,7 @@ class VoucherRoute:
         raise NotImplementedError
 
     def post_voucher(self, company: str, voucher_type: str | None, date: dt.date, rows: Iterable[PostingRow], *,
-                     key: str, narration: str = "") -> str:
+                     key: str, narration: str = "", validated: bool = False) -> str:
         """Post ``rows`` as one voucher of ``company`` (type ``voucher_type``, default
         :attr:`default_voucher_type`) dated ``date``, once for ``key``: local checks
         (:func:`check_rows`, no request), then IFS is asked whether ``key`` already made a
@@ -361,14 +361,17 @@ class VoucherRoute:
         :class:`RejectedError` with IFS's text when IFS refuses the voucher anyway,
         :class:`ConflictError` (another worker is loading the same key), and the client's other
         errors (a :class:`~connector_tasks.core.errors.TransientApiError` after a write means:
-        ask again before the next attempt — :meth:`post_voucher` does)."""
+        ask again before the next attempt — :meth:`post_voucher` does). ``validated``: the
+        caller has just run :meth:`validate` for these rows (it is not repeated; IFS still
+        refuses at create time what changed since, with its own text)."""
         rows = list(rows)
         check_rows(company, rows)
         vtype = (voucher_type or self.default_voucher_type).upper()
         existing = self.find_voucher(company, key)
         if existing is not None:
             return existing
-        self.validate(company, date, rows)
+        if not validated:
+            self.validate(company, date, rows)
         return self._write(company, vtype, date, rows, key=key, narration=narration)
 
     def _write(self, company: str, voucher_type: str, date: dt.date, rows: list[PostingRow], *, key: str,
