@@ -320,3 +320,44 @@ def test_employees_as_project_resources_in_their_company(ifs):
         assert len(resources()) == 1
     finally:
         _set_ifs(dep, employee_sync="customer")
+
+
+def test_the_cli_connects_maps_and_pings_and_ledger_mappings_are_checked_against_ifs(ifs):
+    from click.testing import CliRunner
+
+    from connector_tasks.cli import main
+    from connector_tasks.flows.mapping.edit import unset_mapping
+    from sandbox.ifs_cloud.kit import CLIENT_ID, CLIENT_SECRET, NAMESPACE
+
+    dep, kit, _ = ifs
+    cli = CliRunner()
+
+    def run(*args: str):
+        return cli.invoke(main, list(args), catch_exceptions=False)
+
+    r = run("ifs_cloud", "connect", "cli-ifs", "--system-url", kit.url, "--namespace", NAMESPACE,
+            "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET, "--default-company", "10",
+            "--no-settlement", "--bank-account", "1090")
+    assert r.exit_code == 0, r.output
+    assert run("ifs_cloud", "map", "cli-ifs", "--department", "Sales", "--company", "30",
+               "--cost-centre", "300").exit_code == 0
+    assert run("ifs_cloud", "map", "cli-ifs", "--ledger", "Salaries Payable", "--account", "2100",
+               "--code-part", "C=PRJ1").exit_code == 0
+    bad = run("ifs_cloud", "map", "cli-ifs", "--ledger", "Salaries Payable", "--account", "2100", "--code-part", "Z=1")
+    assert bad.exit_code == 1 and "code part 'Z'" in bad.output
+    with session_scope(dep.settings.database_url) as s:
+        conn = get_connection(s, "cli-ifs")
+        assert (conn.settings["company_by_department"], conn.settings["cost_centre_by_department"],
+                conn.settings["settlement"], conn.settings["bank_account"]) == ({"Sales": "30"}, {"Sales": "300"},
+                                                                                False, "1090")
+        assert "client_secret" not in str(conn.credentials)                   # encrypted
+    r = run("ifs_cloud", "ping", "cli-ifs")
+    assert r.exit_code == 0, r.output
+    assert '"ok": true' in r.output and '"30"' in r.output
+    # a ledger mapping on the Gusto connection is checked against IFS first
+    r = run("mappings", "set", GUSTO_CONN, "net_pay", "Accrued Wages Nowhere")
+    assert r.exit_code != 0 and "does not exist in IFS Cloud connection demo-ifs" in r.output
+    try:
+        assert run("mappings", "set", GUSTO_CONN, "net_pay", "Salaries Payable").exit_code == 0
+    finally:
+        unset_mapping(GUSTO_CONN, "ledger", "net_pay")
