@@ -78,11 +78,10 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a typed setting (repeatable)")
 def connections_add(name, system, account, targets, base_url, sets) -> None:
     """Create (or update) connection NAME; settings are checked against the system's schema."""
-    from connector_tasks.connections import find_connection, write_settings
+    from connector_tasks.connections import open_connection, write_settings
     from connector_tasks.connectors import registry
     from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope, upgrade
-    from connector_tasks.store.models import Connection
 
     s = _settings()
     upgrade(s.database_url)
@@ -92,15 +91,9 @@ def connections_add(name, system, account, targets, base_url, sets) -> None:
     if base_url:
         changes["base_url"] = base_url
     with session_scope(s.database_url) as session:
-        conn = find_connection(session, name)
-        if conn is not None and conn.system != system:
-            raise click.ClickException(f"connection {name!r} is a {conn.system} connection")
-        if conn is None:
-            conn = Connection(name=name, system=system, settings={})
-            session.add(conn)
-        conn.account = account or conn.account
-        session.flush()
         try:
+            conn = open_connection(session, name, system)
+            conn.account = account or conn.account
             write_settings(session, conn, changes)
         except ConnectorError as exc:
             raise click.ClickException(exc.message) from exc

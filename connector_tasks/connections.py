@@ -59,6 +59,36 @@ def find_connection(session: Session, name: str, *, system: str | None = None) -
     return session.scalar(query)
 
 
+def open_connection(session: Session, name: str, system: str) -> Connection:
+    """The connection called ``name``, created (empty settings, flushed) when there is none.
+    Raises :class:`ConfigurationError` when it exists as a connection of another system."""
+    conn = find_connection(session, name)
+    if conn is not None and conn.system != system:
+        raise ConfigurationError(f"connection {name!r} is a {conn.system} connection")
+    if conn is None:
+        conn = Connection(name=name, system=system, settings={})
+        session.add(conn)
+        session.flush()
+    return conn
+
+
+def save_connection(session: Session, name: str, system: str, *, account: str | None, settings: dict[str, Any],
+                    credentials: dict | None = None) -> Connection:
+    """Create or update connection ``name`` of ``system`` as an operator's ``connect`` command
+    does: ``account``, status ``connected``, ``settings`` validated and stored
+    (:func:`write_settings`), and ``credentials`` (when given) replacing the encrypted ones (so
+    tokens of an earlier client go). Raises :class:`ConfigurationError` naming a bad setting, or
+    when ``name`` is a connection of another system; nothing is written then."""
+    from connector_tasks import runtime
+
+    conn = open_connection(session, name, system)
+    conn.account, conn.status = account, "connected"
+    write_settings(session, conn, settings)
+    if credentials is not None:
+        repo.write_credentials(conn, runtime.vault(), credentials)
+    return conn
+
+
 def settings_type(system: str) -> type[TypedSettings]:
     """The typed settings class of ``system`` (its registry entry's ``settings``)."""
     spec = registry.get(system)

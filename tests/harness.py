@@ -157,6 +157,32 @@ def deployment_on(store: str, folder: Path, redis_url: str, postgres_admin_url: 
             drop()
 
 
+@contextlib.contextmanager
+def deployment_with(store: str, folder: Path, redis_url: str, postgres_admin_url: str, kits, *,
+                    targets: list[str] | None = None, **kw):
+    """:func:`deployment_on` with more target systems: each kit of ``kits`` is started and its
+    connection added, and the Gusto connection then feeds ``targets`` (default: the kits'
+    connections). Yields the deployment; the kits stop on exit."""
+    from connector_tasks.connections import get_connection, write_settings
+    from connector_tasks.store.db import session_scope
+
+    started = []
+    try:
+        for kit in kits:
+            kit.start()
+            started.append(kit)
+        with deployment_on(store, folder, redis_url, postgres_admin_url, **kw) as dep:
+            with session_scope(dep.settings.database_url) as s:
+                for kit in kits:
+                    kit.add_connection(s)
+                write_settings(s, get_connection(s, GUSTO_CONN),
+                               {"targets": targets or [kit.connection for kit in kits]})
+            yield dep
+    finally:
+        for kit in started:
+            kit.stop()
+
+
 def post_example_once(dep: Deployment):
     """Process the published example payroll in ``dep``'s Gusto emulator, wait for its job,
     check it ended ``done`` with exactly one voucher in Tally, and return its stored

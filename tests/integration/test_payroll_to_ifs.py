@@ -11,7 +11,6 @@ import time
 from decimal import Decimal
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from connector_tasks.connections import get_connection, write_settings
@@ -20,7 +19,7 @@ from connector_tasks.jobs.replay import replay_job
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import ExternalRef, SyncJob
 from sandbox.ifs_cloud.kit import IFS_CONN, IfsKit
-from tests.harness import DEMO_PAYROLL, GUSTO_CONN, deployment_on
+from tests.harness import DEMO_PAYROLL, GUSTO_CONN, deployment_with
 
 pytestmark = pytest.mark.integration
 
@@ -31,16 +30,9 @@ D = Decimal
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def ifs(request, tmp_path_factory, redis_server, postgres_admin_url):
     kit = IfsKit()
-    kit.start()
-    try:
-        with deployment_on(request.param, tmp_path_factory.mktemp(f"ifs-{request.param}"), redis_server.url,
-                           postgres_admin_url, overrides={"retry_base": 0.3}) as dep:
-            with session_scope(dep.settings.database_url) as s:
-                kit.add_connection(s)
-                write_settings(s, get_connection(s, GUSTO_CONN), {"targets": [IFS_CONN]})
-            yield dep, kit, {}
-    finally:
-        kit.stop()
+    with deployment_with(request.param, tmp_path_factory.mktemp(f"ifs-{request.param}"), redis_server.url,
+                         postgres_admin_url, [kit], overrides={"retry_base": 0.3}) as dep:
+        yield dep, kit, {}
 
 
 def _set_ifs(dep, **changes) -> None:

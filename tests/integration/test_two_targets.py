@@ -9,11 +9,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from connector_tasks.connections import get_connection, write_settings
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, SyncJob
 from sandbox.acumatica.kit import AcumaticaKit
-from tests.harness import DEMO_PAYROLL, GUSTO_CONN, TALLY_CONN, deployment_on
+from tests.harness import DEMO_PAYROLL, TALLY_CONN, deployment_with
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +22,9 @@ KEY = f"gusto-payroll-{DEMO_PAYROLL}"
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def two(request, tmp_path_factory, redis_server, postgres_admin_url):
     acu = AcumaticaKit()
-    acu.start()
-    try:
-        with deployment_on(request.param, tmp_path_factory.mktemp(f"two-{request.param}"), redis_server.url,
-                           postgres_admin_url) as dep:
-            with session_scope(dep.settings.database_url) as s:
-                acu.add_connection(s)
-                write_settings(s, get_connection(s, GUSTO_CONN), {"targets": [TALLY_CONN, acu.connection]})
-            yield dep, acu
-    finally:
-        acu.stop()
+    with deployment_with(request.param, tmp_path_factory.mktemp(f"two-{request.param}"), redis_server.url,
+                         postgres_admin_url, [acu], targets=[TALLY_CONN, acu.connection]) as dep:
+        yield dep, acu
 
 
 def _jobs(dep) -> list[tuple[str, str, str | None]]:

@@ -37,36 +37,24 @@ def acumatica() -> None:
 def connect(name, base_url, endpoint_version, tenant, branch, ledger, auth, client_id, client_secret,
             username, password, release, subaccount, requests_per_minute, concurrent_requests) -> None:
     """Create or update Acumatica connection NAME (credentials stored encrypted)."""
-    from connector_tasks import runtime
-    from connector_tasks.connections import find_connection, write_settings
+    from connector_tasks.connections import save_connection
     from connector_tasks.core.errors import ConnectorError
-    from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope, upgrade
-    from connector_tasks.store.models import Connection
 
     if auth == "oauth" and not (client_id and client_secret):
         raise click.UsageError("--auth oauth needs --client-id and --client-secret")
+    creds = {"username": username, "password": password}
+    if auth == "oauth":
+        creds.update(client_id=client_id, client_secret=client_secret)
     upgrade(_url())
-    with session_scope(_url()) as s:
-        conn = find_connection(s, name)
-        if conn is not None and conn.system != "acumatica":
-            raise click.ClickException(f"connection {name!r} is a {conn.system} connection")
-        if conn is None:
-            conn = Connection(name=name, system="acumatica", settings={})
-            s.add(conn)
-        conn.account, conn.status = tenant, "connected"
-        s.flush()
-        try:
-            write_settings(s, conn, {
+    try:
+        with session_scope(_url()) as s:
+            save_connection(s, name, "acumatica", account=tenant, credentials=creds, settings={
                 "base_url": base_url.rstrip("/"), "endpoint_version": endpoint_version, "branch": branch,
                 "ledger": ledger, "auth": auth, "release": release, "subaccount": subaccount,
                 "requests_per_minute": requests_per_minute, "concurrent_requests": concurrent_requests})
-        except ConnectorError as exc:
-            raise click.ClickException(exc.message) from exc
-        creds = {"username": username, "password": password}
-        if auth == "oauth":
-            creds.update(client_id=client_id, client_secret=client_secret)
-        repo.write_credentials(conn, runtime.vault(), creds)
+    except ConnectorError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo(f"connection {name} (acumatica, {auth}) saved")
 
 

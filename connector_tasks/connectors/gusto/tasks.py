@@ -25,41 +25,43 @@ def sync_reference_data(self, connection_name: str) -> list[int]:
     return job_ids
 
 
+def _each_beat(work, connection_name: str, what: str) -> dict:
+    """``work(connection_name)`` for a beat-driven task; an error is logged and waits for the
+    next beat (which starts from the same state) rather than retrying in a storm."""
+    try:
+        return work(connection_name)
+    except Exception:  # noqa: BLE001 - logged; the next beat tries again
+        log.exception("gusto: %s of %s failed; the next beat tries again", what, connection_name)
+        return {"error": True}
+
+
+def _for_each_connection(task) -> list[str]:
+    """Send ``task(name)`` for every connected Gusto connection; returns the names."""
+    names = source.polled_connections()
+    for name in names:
+        task.delay(name)
+    return names
+
+
 @shared_task(name="gusto.poll_events", bind=True, acks_late=True, max_retries=3)
 def poll_events(self, connection_name: str) -> dict:
-    """The polling fallback for one connection (:func:`source.poll_events`); a transient error
-    waits for the next beat rather than retrying in a storm."""
-    try:
-        return source.poll_events(connection_name)
-    except Exception:  # noqa: BLE001 - logged; the next beat polls again from the same cursor
-        log.exception("gusto: polling events of %s failed; the next beat tries again", connection_name)
-        return {"error": True}
+    """The polling fallback for one connection (:func:`source.poll_events`)."""
+    return _each_beat(source.poll_events, connection_name, "polling events")
 
 
 @shared_task(name="gusto.poll_all")
 def poll_all() -> list[str]:
     """Beat entry: one ``gusto.poll_events`` per connected Gusto connection."""
-    names = source.polled_connections()
-    for name in names:
-        poll_events.delay(name)
-    return names
+    return _for_each_connection(poll_events)
 
 
 @shared_task(name="gusto.settle_due", bind=True, acks_late=True, max_retries=3)
 def settle_due(self, connection_name: str) -> dict:
-    """The ``payroll.paid`` stand-in for one connection (:func:`source.settle_due`); an error
-    waits for the next beat (the same payrolls are looked at again)."""
-    try:
-        return source.settle_due(connection_name)
-    except Exception:  # noqa: BLE001 - logged; the next beat looks again
-        log.exception("gusto: looking for funded payrolls of %s failed; the next beat tries again", connection_name)
-        return {"error": True}
+    """The ``payroll.paid`` stand-in for one connection (:func:`source.settle_due`)."""
+    return _each_beat(source.settle_due, connection_name, "looking for funded payrolls")
 
 
 @shared_task(name="gusto.settle_all")
 def settle_all() -> list[str]:
     """Beat entry: one ``gusto.settle_due`` per connected Gusto connection."""
-    names = source.polled_connections()
-    for name in names:
-        settle_due.delay(name)
-    return names
+    return _for_each_connection(settle_due)

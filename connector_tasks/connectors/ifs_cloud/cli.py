@@ -41,34 +41,20 @@ def ifs_cloud() -> None:
 def connect(name, system_url, namespace, client_id, client_secret, default_company, voucher_route, voucher_type,
             settlement, bank_account, employee_sync, currency) -> None:
     """Create or update IFS Cloud connection NAME (the IAM client's secret is stored encrypted)."""
-    from connector_tasks import runtime
-    from connector_tasks.connections import find_connection, write_settings
+    from connector_tasks.connections import save_connection
     from connector_tasks.core.errors import ConnectorError
-    from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope, upgrade
-    from connector_tasks.store.models import Connection
 
     upgrade(_url())
-    with session_scope(_url()) as s:
-        conn = find_connection(s, name)
-        if conn is not None and conn.system != "ifs_cloud":
-            raise click.ClickException(f"connection {name!r} is a {conn.system} connection")
-        if conn is None:
-            conn = Connection(name=name, system="ifs_cloud", settings={})
-            s.add(conn)
-        conn.account, conn.status = namespace, "connected"
-        s.flush()
-        try:
-            write_settings(s, conn, {
+    try:
+        with session_scope(_url()) as s:
+            save_connection(s, name, "ifs_cloud", account=namespace, credentials={
+                "client_id": client_id, "client_secret": client_secret}, settings={
                 "system_url": system_url.rstrip("/"), "namespace": namespace, "default_company": default_company,
                 "voucher_route": voucher_route, "voucher_type": voucher_type, "settlement": settlement,
                 "bank_account": bank_account, "employee_sync": employee_sync, "currency": currency})
-        except ConnectorError as exc:
-            raise _fail(exc) from exc
-        creds = repo.read_credentials(conn, runtime.vault())
-        creds.update(client_id=client_id, client_secret=client_secret)
-        creds.pop("iam_tokens", None)
-        repo.write_credentials(conn, runtime.vault(), creds)
+    except ConnectorError as exc:
+        raise _fail(exc) from exc
     click.echo(f"connection {name} (ifs_cloud, {voucher_route} vouchers, company {default_company}) saved")
 
 
