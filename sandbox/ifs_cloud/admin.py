@@ -21,6 +21,8 @@
       ``drop_response`` -> the request IS carried out, then the client gets ``status`` (default
                 504) instead of the answer: the lost-response case a client must survive by asking
                 IFS before it writes again.
+      ``hold_answer`` -> the request IS carried out, then its answer is held ``seconds``
+                (default 5) before it is sent: a client (or its worker) may die meanwhile.
       ``stale_etag`` -> the entity the request addresses (an action's entity) gets a new
                 objversion just before a request carrying ``If-Match`` is handled, as if another
                 user saved it between the client's read and its write: the request meets the
@@ -44,7 +46,7 @@ from sandbox.ifs_cloud import iam, router
 from sandbox.ifs_cloud.odata import ODataError, json_response
 from sandbox.ifs_cloud.world import IfsWorld
 
-QUEUED = {"429", "503", "mi_modified", "drop_response", "stale_etag"}
+QUEUED = {"429", "503", "mi_modified", "drop_response", "stale_etag", "hold_answer"}
 
 
 def fault_response(world: IfsWorld, fault: dict):

@@ -76,8 +76,8 @@ def create_app(config: dict | None = None) -> Flask:
         if fault["kind"] == "drop_response":
             g.drop = fault
             return None
-        if fault["kind"] == "stale_etag":
-            g.stale = fault
+        if fault["kind"] in ("stale_etag", "hold_answer"):
+            setattr(g, "stale" if fault["kind"] == "stale_etag" else "hold", fault)
             return None
         return admin.fault_response(world, fault)
 
@@ -97,6 +97,9 @@ def create_app(config: dict | None = None) -> Flask:
                 "status": resp.status_code, "processed_status": original,
                 "if_match": request.headers.get("If-Match"), "body": _redacted_body(),
                 "ms": round((time.monotonic() - g.get("started", time.monotonic())) * 1000, 1)})
+        hold = getattr(g, "hold", None)
+        if hold is not None:
+            time.sleep(float(hold.get("seconds", 5)))      # carried out; the answer comes late
         return resp
 
     iam.register(app, world)

@@ -25,13 +25,15 @@ pytestmark = pytest.mark.integration
 
 KEY = f"gusto-payroll-{DEMO_PAYROLL}"
 D = Decimal
+#: short clocks, so a killed worker's task comes back in seconds (visibility timeout 20 s)
+OVERRIDES = {"retry_base": 0.3, "visibility_timeout": 20, "task_time_limit": 15}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def ifs(request, tmp_path_factory, redis_server, postgres_admin_url):
     kit = IfsKit()
     with deployment_with(request.param, tmp_path_factory.mktemp(f"ifs-{request.param}"), redis_server.url,
-                         postgres_admin_url, [kit], overrides={"retry_base": 0.3}) as dep:
+                         postgres_admin_url, [kit], overrides=OVERRIDES) as dep:
         yield dep, kit, {}
 
 
@@ -252,6 +254,27 @@ def test_a_token_expiring_mid_run_is_renewed_and_the_job_is_done(ifs):
     assert state["unauthorized"] >= unauthorized + 1                         # after the 401 as well
     [(_, (_, rows))] = kit.vouchers(job["target_ref"]).items()
     assert rows and _amounts(rows)[0] == _amounts(rows)[1]
+
+
+def test_a_worker_killed_between_the_write_and_the_record_posts_nothing_twice(ifs):
+    dep, kit, _ = ifs
+    kit.admin("faults", {"kind": "hold_answer", "seconds": 30, "method": "POST", "path_contains": "DoCreateVoucher"})
+    pid = _new_payroll(dep)
+    ref = reference_of(f"gusto-payroll-{pid}")
+
+    def made() -> list[dict]:
+        return [r for r in kit.state()["tables"].get("voucher_row", []) if r.get("ReferenceNumber") == ref]
+    _wait_for("IFS to make the voucher", made)
+    dep.services.kill("worker-main")                  # SIGKILL while the answer is on its way
+    with session_scope(dep.settings.database_url) as s:
+        assert s.scalar(select(SyncJob).where(SyncJob.source_id == pid)).status == "posting"
+    dep.services.start_worker()                       # the unacked task comes back to the new worker
+    job = _wait(dep, pid, timeout=120)
+    assert job["status"] == "done", job["last_error"]
+    assert len({(r["VoucherType"], r["VoucherNo"]) for r in made()}) == 1
+    with session_scope(dep.settings.database_url) as s:
+        details = [a.detail for a in s.get(SyncJob, job["id"]).attempts_log if a.phase == "post"]
+    assert details[-1]["already_in_ifs"] == ["10"]    # found by its reference, not posted again
 
 
 def _wait_for(what: str, check, timeout: float = 60.0):
