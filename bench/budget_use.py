@@ -1,6 +1,6 @@
 """How much of a vendor's rate limit competing worker processes use, and whether they overshoot it.
 
-Gusto allows 200 requests per rolling 60 s per grant (external-apis.md §1.3). Scaled down in
+Gusto allows 200 requests per rolling 60 s per grant (https://docs.gusto.com/app-integrations/docs/rate-limits). Scaled down in
 time, the same shape is 200 per 6 s. Side by side in each scenario run at the same time:
 
 * global: every process draws from one ``RateBudget`` in Redis (connector_tasks.core.rate_limit,

@@ -3,7 +3,10 @@
 ``create_app(config)`` returns a Flask app holding one Acumatica site in memory: one instance
 (``/<instance>``), one tenant, a chart of accounts and subaccounts, GL batches
 (``JournalTransaction``), employees, cookie sessions and OAuth tokens. Rules follow
-``../shared/reference/external-apis.md`` section 3 (cited as "§3.x"); whatever no source
+Acumatica's integration development guide
+(https://help.myob.com.au/advanced/Docs/Published/IntegrationDevelopmentGuide/) and the official
+REST client (https://github.com/Acumatica/AcumaticaRESTAPIClientForCSharp), cited by topic as
+"§3.1" versions, "§3.2" authentication, "§3.3" wire format, "§3.4" licence limits, "§3.5" pitfalls; whatever no source
 confirms is marked ``ASSUMPTION:``.
 
 Config keys (defaults in :data:`DEFAULTS`): ``instance``, ``tenant``, ``endpoint_versions``,

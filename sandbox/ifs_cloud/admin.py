@@ -13,7 +13,7 @@
   - queued, for the next ``count`` (default 1) matching requests — match on ``method``,
     ``path_contains`` and ``scope`` (``projection`` default, ``iam`` or ``all``):
       ``429``  -> 429 + ``Retry-After`` (``retry_after``, default 1). ASSUMPTION: IFS publishes no
-                rate limits (external-apis §4); body ``{"error":{"code":"TOO_MANY_REQUESTS",...}}``.
+                rate limits (https://docs.ifs.com/techdocs/ "OData Provider"); body ``{"error":{"code":"TOO_MANY_REQUESTS",...}}``.
       ``503``  -> 503 (+ ``Retry-After`` when given), code ``SERVICE_UNAVAILABLE`` (ASSUMPTION).
       ``mi_modified`` -> MI_MODIFIED_ERROR; ``style`` ``21r2`` = 500 "Service metadata already
                 modified." (MI_MODIFIED_21R2), ``23r2`` = 503 "Cached Service metadata is outdated.

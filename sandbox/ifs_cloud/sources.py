@@ -1,7 +1,7 @@
 """Where each rule of the IFS Cloud emulator comes from (cited by name in the other modules).
 
-Facts only were taken from these; no code. ``../shared/reference/external-apis.md`` §4 and §8.1
-summarise most of them. Anything the emulator does that none of these confirm is marked
+Facts only were taken from these; no code. IFS's own technical documentation
+(https://docs.ifs.com/techdocs/, "OData Provider") settles most of them. Anything the emulator does that none of these confirm is marked
 ``ASSUMPTION`` where it is implemented.
 """
 from __future__ import annotations
@@ -94,4 +94,4 @@ ORA_20110 = ("https://www.erp-control.com/blog/ifs-guides-8/ora-20110-in-ifs-clo
 #: Entities carry ``@odata.etag`` plus IFS fields ``luname`` and ``keyref``; the sample ETag
 #: decodes to ``AACIMGAAFAABpIHAAA:20191031132400`` (objid:objversion); no idempotency, a retried
 #: POST creates twice.
-CONVENTIONS = "api-evangelist/ifs conventions/ifs-conventions.yml (external-apis.md §4)"
+CONVENTIONS = "api-evangelist/ifs conventions/ifs-conventions.yml (summarising https://docs.ifs.com/techdocs/, OData Provider)"

@@ -3,7 +3,7 @@
 (a) ``VoucherEntryAssistantHandling.svc`` (MODEL ``VoucherEntryAssistantHandling.projection``):
 ``VoucherSet`` is the *virtual* VoucherEntry; its rows are the virtual VoucherPosting in
 ``VoucherPostingArray``; the bound action ``CreateVoucher`` (returns Number) turns them into a
-real voucher and ``RemoveTempVoucher`` discards them. Call order (UNCONFIRMED per §8.1, the
+real voucher and ``RemoveTempVoucher`` discards them. Call order (UNCONFIRMED in IFS's OData Provider docs, the
 emulator's choice)::
 
     POST VoucherSet                                   {"Company":"10","VoucherType":"M","VoucherDate":"2025-03-31", ...}

@@ -2,7 +2,8 @@
 
 Built from the public v2 OpenAPI specs (``shared/specs/servicetitan/tenant-{inventory,pricebook,
 settings,accounting}-v2.yml``, cited as "OAS <operation id or schema>") and
-``shared/reference/external-apis.md`` §5 and §8.2; what neither settles is marked
+https://developer.servicetitan.io/docs/ (operations newer than the spec snapshot: see
+``common.py``); what neither settles is marked
 ``ASSUMPTION`` where it is implemented. It serves a purchase flow from an accounting system:
 vendors (matched by exact name), pricebook materials (matched by SKU ``code``), purchase
 orders, receipts, returns, stock on hand and the inventory bills generated from receipts.

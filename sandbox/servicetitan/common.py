@@ -2,8 +2,11 @@
 ``ApiErrorResponse`` body, request-body validation, query parsing and pagination.
 
 Sources are cited per rule: ``OAS <schema or operation id>`` is one of the four ServiceTitan v2
-OpenAPI specs (``shared/specs/servicetitan/tenant-*-v2.yml``); "§5"/"§8.2" are sections of
-``shared/reference/external-apis.md``. Whatever neither settles is marked ``ASSUMPTION``.
+OpenAPI specs (``shared/specs/servicetitan/tenant-*-v2.yml``); "§5" means ServiceTitan's developer
+docs (https://developer.servicetitan.io/docs/: get-going-first-api-call, oauth20,
+faqs-app-key-client-id-secret; the 60/s profile as published at apis.io/rate-limits/servicetitan) and
+"§8.2" the v2 inventory operations newer than the spec snapshot (receipts create/cancel, PO
+cancellation, returns) as public generated clients of https://developer.servicetitan.io/apis/ show them. Whatever neither settles is marked ``ASSUMPTION``.
 """
 from __future__ import annotations
 

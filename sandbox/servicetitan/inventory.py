@@ -12,7 +12,7 @@ Spec-covered operations served here (operation ids):
   spec has no get-by-id and no create for adjustments and transfers, so neither does this
   emulator; they are filled through ``POST /_sandbox/seed``)
 
-NOT in the spec snapshot — ASSUMPTION, source external-apis.md §8.2 (newer generated clients,
+NOT in the spec snapshot — ASSUMPTION, source ServiceTitan v2 inventory API, https://developer.servicetitan.io/apis/ (newer than the spec snapshot) (newer generated clients,
 e.g. montrellcruse/servicetitan-mcp, show them):
 
 - ``POST receipts`` "Create a receipt for Purchase Order" (body ReceivePurchaseOrderRequest)

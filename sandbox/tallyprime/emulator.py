@@ -216,7 +216,7 @@ class TallyEmulator:
         Entity declarations → a sandbox error; not XML, not an ENVELOPE or an unknown request →
         ``Unknown Request, cannot be processed`` (STATUS 0). The legacy ``Export Data`` body
         (``EXPORTDATA/REQUESTDESC``) is only understood with ``TALLYREQUEST`` ``Export Data``:
-        sent with ``EXPORT`` it is that same unknown request (§8.4, live TallyPrime). Replies
+        sent with ``EXPORT`` it is that same unknown request (live TallyPrime capture, RishieRich/ArcAstraOneAru). Replies
         are laid out as Tally does except for ml-connector's legacy shapes (see
         :mod:`sandbox.tallyprime.exports`). Caller holds ``data_lock``."""
         try:

@@ -333,7 +333,7 @@ def stock_summary(company: Company) -> str:
 
 
 def bills_receivable(company: Company, svars: dict[str, str]) -> str:
-    """Bills Receivable (legacy ``Export Data`` only, §8.4 live capture): flat repeats of
+    """Bills Receivable (legacy ``Export Data`` only, live TallyPrime capture in RishieRich/ArcAstraOneAru connector/tests/fixtures): flat repeats of
     ``BILLFIXED(BILLDATE, BILLREF, BILLPARTY)``, ``BILLCL`` (negative = receivable),
     ``BILLDUE``, ``BILLOVERDUE`` (days). ASSUMPTION (no bill-wise tracking in the sandbox):
     every debit to a ledger under Sundry Debtors in a usable voucher is an open bill
@@ -399,7 +399,7 @@ def export_data_tdl(emulator, root, sv, req_id: str) -> tuple[str, str]:
       ``<ENVELOPE>`` + one ``<XMLTAG>text</XMLTAG>`` per field, or, for ``SVEXPORTFORMAT``
       ``ASCII (Comma Delimited)``, ``"v1","v2",`` CRLF per line (empty output = no line; the
       loader reads an empty reply as "company closed");
-    * ``Bills Receivable`` → an empty ``<ENVELOPE></ENVELOPE>`` (§8.4: live TallyPrime answered
+    * ``Bills Receivable`` → an empty ``<ENVELOPE></ENVELOPE>`` (live TallyPrime answered
       the ``TYPE=Data`` form so; only the legacy ``Export Data`` form lists bills);
     * ``Stock Summary`` → :func:`stock_summary`; ``List of Accounts`` → :func:`list_of_accounts`;
     * anything else → ``Unknown Request, cannot be processed`` (STATUS 0).

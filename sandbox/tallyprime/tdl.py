@@ -119,7 +119,7 @@ def export_text(v: V, company: Company | None) -> str:
 
 def display_text(v: V, company: Company | None) -> str:
     """A value as a report field shows it (not escaped): dates ``1-Apr-24`` (the form of the
-    live Bills Receivable capture, §8.4), numbers plain, amounts signed with two decimals."""
+    live Bills Receivable capture, RishieRich/ArcAstraOneAru), numbers plain, amounts signed with two decimals."""
     t, val = v.type, v.value
     if t == "String":
         return val

@@ -103,7 +103,7 @@ def validate_gusto_response(gusto_openapi):
 
     Validates a ``requests`` response against the spec operation. ``allowed`` is a list of
     ``(path pattern, kind)`` known spec-vs-wire deviations: kind ``"decimal-string"`` accepts a
-    numeric string where the schema says number (external-apis.md §1.6 pitfall), ``"number"``
+    numeric string where the schema says number (https://docs.gusto.com/app-integrations/reference/get-v1-companies-company_id-payrolls-payroll_id (amounts as strings) pitfall), ``"number"``
     a number where it says string. Any other error fails the test.
     """
     def validate(method, path, resp, *, query=None, allowed=()):

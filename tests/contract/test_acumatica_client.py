@@ -1,4 +1,4 @@
-"""AcumaticaClient and the adapter against the Acumatica emulator over real HTTP (external-apis §3)."""
+"""AcumaticaClient and the adapter against the Acumatica emulator over real HTTP (https://help.myob.com.au/advanced/Docs/Published/IntegrationDevelopmentGuide/)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -1,7 +1,7 @@
 """The IFS Cloud emulator (sandbox/ifs_cloud) over real HTTP: IAM tokens, OData query options,
 both voucher routes, VoucherHandling, ETags/upserts, faults, customers and project resources.
 
-Facts behind the expectations: external-apis.md §4/§8.1 and sandbox/ifs_cloud/sources.py."""
+Facts behind the expectations: https://docs.ifs.com/techdocs/ "OData Provider" and sandbox/ifs_cloud/sources.py."""
 from __future__ import annotations
 
 import datetime as dt

@@ -4,7 +4,7 @@ Contract part: for every spec-covered endpoint it serves, the request as ``reque
 and the emulator's answer are validated against the public v2 spec operation
 (:mod:`tests.contract.servicetitan_spec`; a missing spec fails). Endpoints the spec snapshot
 lacks (``POST receipts``, ``PATCH receipts/{id}/cancellation``,
-``PATCH purchase-orders/{id}/cancellation``, ``POST returns``; external-apis.md §8.2) have their
+``PATCH purchase-orders/{id}/cancellation``, ``POST returns``; ServiceTitan v2 inventory API, https://developer.servicetitan.io/apis/ (newer than the spec snapshot)) have their
 ``{"id"}`` answers checked against ``ModificationResponse`` and their effects read back through
 spec-covered lists. Behaviour part: credentials, tenant, rate limit, paging, PO updates,
 receiving, cancellations, returns, validation bodies, faults and the sandbox state.
@@ -162,7 +162,7 @@ def create_po(st: ST, r: dict, **extra) -> dict:
 
 
 def receive(st: ST, po: dict, lines, number="TALLY-PV-0001", status=200):
-    """POST receipts (not in the spec snapshot: §8.2) for ``lines`` = [(po item, qty)]."""
+    """POST receipts (not in the spec snapshot; newer v2 operation) for ``lines`` = [(po item, qty)]."""
     body = {"purchaseOrderId": po["id"], "dateReceived": "2026-03-05T00:00:00Z", "tax": 3.25,
             "shipping": 10, "vendorDocumentNumber": number, "memo": "received from Tally",
             "items": [{"skuId": i["skuId"], "quantity": q, "cost": i["cost"],
@@ -182,7 +182,7 @@ def on_hand(st: ST, code: str, location: int) -> Decimal:
 
 
 # ====================================================================================== contract
-# Routes the emulator serves that the spec snapshot lacks (external-apis.md §8.2).
+# Routes the emulator serves that the spec snapshot lacks (ServiceTitan v2 inventory API, https://developer.servicetitan.io/apis/ (newer than the spec snapshot)).
 NOT_IN_SPEC = {("POST", "/inventory/v2/tenant/{tenant}/receipts"),
                ("PATCH", "/inventory/v2/tenant/{tenant}/receipts/{id}/cancellation"),
                ("PATCH", "/inventory/v2/tenant/{tenant}/purchase-orders/{id}/cancellation"),
@@ -228,7 +228,7 @@ def test_vendors_follow_the_spec(st):
     got = ok(st.get("inventory", f"vendors/{new_id}", params={"externalDataApplicationGuid": APP_GUID}))
     assert got["externalData"] == [{"key": "tallyLedger", "value": "Tally Vendor & Sons"}]
 
-    # PATCH: only given properties change; externalData is replaced for its guid (§8.2)
+    # PATCH: only given properties change; externalData is replaced for its guid (newer v2 inventory API, see sandbox/servicetitan/common.py)
     ok(st.patch("inventory", f"vendors/{new_id}", {"memo": "from Tally", "externalData": {
         "applicationGuid": APP_GUID, "externalData": [{"key": "tallyGuid", "value": "abc"}]}}))
     got = ok(st.get("inventory", f"vendors/{new_id}", params={"externalDataApplicationGuid": APP_GUID}))

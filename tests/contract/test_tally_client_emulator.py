@@ -1,4 +1,4 @@
-"""TallyClient against the TallyPrime emulator over real HTTP (external-apis §2)."""
+"""TallyClient against the TallyPrime emulator over real HTTP (https://help.tallysolutions.com/xml-integration/)."""
 import datetime as dt
 import socket
 import threading

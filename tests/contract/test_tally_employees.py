@@ -1,5 +1,5 @@
 """Employees as payroll cost centres, ledger validation and the masters snapshot: TallyClient
-against the TallyPrime emulator over real HTTP (external-apis §2.2, §2.3, §2.6, §2.7 #2)."""
+against the TallyPrime emulator over real HTTP (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/; https://help.tallysolutions.com/xml-integration/ "Response"; https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml; https://help.tallysolutions.com/xml-integration/ (REMOTEID identification))."""
 import datetime as dt
 from decimal import Decimal
 

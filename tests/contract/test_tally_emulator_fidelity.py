@@ -286,7 +286,7 @@ def test_bills_receivable_only_in_the_legacy_form(books):
                     if line.startswith("Acme Traders: -")]
     assert len(bills) == len(debtor_lines) > 0
     assert {b[2] for b in bills} == {"Acme Traders"}
-    # §8.4: TALLYREQUEST=EXPORT with the same body is refused; TYPE=Data gives an empty envelope
+    # tally-database-loader: TALLYREQUEST=EXPORT with the same body is refused; TYPE=Data gives an empty envelope
     refused = post(books.url, export_data("Bills Receivable", request="EXPORT"))
     assert "<DATA>Unknown Request, cannot be processed</DATA>" in refused and "<STATUS>0</STATUS>" in refused
     typed = post(books.url, "<ENVELOPE><HEADER><VERSION>1</VERSION><TALLYREQUEST>Export</TALLYREQUEST>"

@@ -1,5 +1,5 @@
 """AlterID-watermarked, date-batched, streamed voucher exports against the TallyPrime
-emulator over real HTTP (external-apis §2.1, §2.2 "Change tracking", §2.4)."""
+emulator over real HTTP (https://help.tallysolutions.com/pre-requisites-for-integrations/; https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Change tracking"; https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation)."""
 import datetime as dt
 from decimal import Decimal
 

@@ -145,7 +145,7 @@ def test_purchase_with_inventory_lines_round_trips_exactly(tally):
         ("Input IGST", Decimal("-1005.55"), False)]
     assert {i["name"]: i["part_number"] for i in poll.stock_items} == {
         "Compressor 2T": "CMP-2T-001", "Copper Tube": "CU-12MM"}
-    # &#4; / raw \x04 before names and narrations, as real exports carry them (§2.4), in UTF-16
+    # &#4; / raw \x04 before names and narrations, as real exports carry them (tally-database-loader), in UTF-16
     for mode in ("ref", "raw"):
         tally.fault(ctrl_refs=mode)
         utf16 = TallyClient(tally.url, LOCKED, username=USER, password=PASSWORD, encoding="utf-16")

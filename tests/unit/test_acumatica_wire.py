@@ -1,4 +1,4 @@
-"""Acumatica wire format (external-apis §3.3), GL mapping resolution and the journal body."""
+"""Acumatica wire format (https://github.com/Acumatica/AcumaticaRESTAPIClientForCSharp Model/JournalTransaction.cs), GL mapping resolution and the journal body."""
 import datetime as dt
 from decimal import Decimal
 

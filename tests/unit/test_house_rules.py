@@ -85,3 +85,30 @@ def test_only_the_state_machine_writes_a_job_status_or_lease():
             if attr == "lease_until" or (attr == "status" and obj not in ("event", "e", "conn", "self")):
                 offences.append(f"{path.relative_to(ROOT)}:{line} writes {obj}.{attr}")
     assert not offences, "status/lease written outside jobs/states.transition:\n" + "\n".join(offences)
+
+
+#: a citation of the reference notes kept outside the repository (``shared/reference``)
+OUTSIDE_CITATION = re.compile(r"external-apis|shared/reference", re.I)
+
+
+def _cited_files():
+    for top in (*CHECKED, "tests", "bench"):
+        yield from (ROOT / top).rglob("*.py")
+        yield from (ROOT / top).rglob("*.md")
+
+
+def test_sources_are_cited_by_the_vendors_own_documents_not_a_file_outside_the_repository():
+    """Docstrings and connector READMEs cite the vendor's documentation (URL and section), never
+    the notes in ``shared/reference`` that a user of the repository does not have."""
+    this = Path(__file__).resolve()
+    offences = [f"{path.relative_to(ROOT)}:{number}: {line.strip()[:90]}"
+                for path in _cited_files() if path.resolve() != this
+                for number, line in enumerate(path.read_text().splitlines(), 1)
+                if OUTSIDE_CITATION.search(line)]
+    assert not offences, "citations of a file outside the repository:\n" + "\n".join(offences)
+
+
+def test_the_citation_rule_would_catch_one():
+    assert OUTSIDE_CITATION.search("(external-apis.md §2.2)")
+    assert OUTSIDE_CITATION.search("``../shared/reference/external-apis.md``")
+    assert not OUTSIDE_CITATION.search("(https://help.tallysolutions.com/xml-integration/)")

@@ -1,4 +1,4 @@
-"""Employee cost-centre envelopes and the Alter verification (external-apis §2.2, §2.3, §2.6)."""
+"""Employee cost-centre envelopes and the Alter verification (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/; https://help.tallysolutions.com/xml-integration/ "Response"; https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml)."""
 import datetime as dt
 
 import pytest

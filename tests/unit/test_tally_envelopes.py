@@ -1,4 +1,4 @@
-"""Envelope builders for TallyPrime (external-apis §2.2, §2.4, §2.6)."""
+"""Envelope builders for TallyPrime (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/; https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation; https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml)."""
 import datetime as dt
 from decimal import Decimal
 

@@ -1,5 +1,5 @@
-"""Streaming export reader for TallyPrime (external-apis §2.1 UTF-16, §2.2 change tracking,
-§2.4 ``&#4;`` and large exports). No network: replies are fed as bytes."""
+"""Streaming export reader for TallyPrime (https://help.tallysolutions.com/pre-requisites-for-integrations/ UTF-16, Tally XML case study 1 change tracking,
+tally-database-loader ``&#4;`` and large exports). No network: replies are fed as bytes."""
 import datetime as dt
 import io
 from decimal import Decimal

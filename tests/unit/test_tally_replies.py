@@ -1,4 +1,4 @@
-"""Reply decoding and parsing for TallyPrime (external-apis §2.3, §2.4, §2.7)."""
+"""Reply decoding and parsing for TallyPrime (https://help.tallysolutions.com/xml-integration/ "Response"; https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation; https://help.tallysolutions.com/xml-integration/)."""
 from decimal import Decimal
 
 import pytest

@@ -1,2 +1,2 @@
 """Acumatica as a ledger target: GL batches (``JournalTransaction``) and employees over the
-contract-based REST API (external-apis.md §3). See README.md."""
+contract-based REST API (https://help.myob.com.au/advanced/Docs/Published/IntegrationDevelopmentGuide/). See README.md."""

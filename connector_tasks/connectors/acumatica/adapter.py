@@ -1,5 +1,5 @@
 """Domain ↔ Acumatica: the :class:`~connector_tasks.domain.ports.LedgerTarget` port over
-``JournalTransaction`` and employee alignment over ``Employee`` (external-apis.md §3.3).
+``JournalTransaction`` and employee alignment over ``Employee`` (https://github.com/Acumatica/AcumaticaRESTAPIClientForCSharp Model/JournalTransaction.cs).
 
 A journal posts as one GL batch: header ``Module`` GL, ``LedgerID``, ``BranchID``,
 ``TransactionDate`` (the entry's date, i.e. the payroll's check date), ``Description`` (the

@@ -1,4 +1,4 @@
-"""Per-connection licence budgets for Acumatica (external-apis.md §3.4).
+"""Per-connection licence budgets for Acumatica (https://help.myob.com.au/advanced/Docs/Published/IntegrationDevelopmentGuide/IS__con_License_Restrictions_API_Users.html).
 
 A licence limits *API requests per minute* and *concurrent API requests* (and API users, i.e.
 sessions, which the client handles by always logging out). Both request limits are the

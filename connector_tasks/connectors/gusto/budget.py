@@ -1,6 +1,6 @@
 """Gusto's global rate budget.
 
-external-apis.md §1.3: **200 requests per rolling 60-second window per OAuth grant** (access
+https://docs.gusto.com/app-integrations/docs/rate-limits: **200 requests per rolling 60-second window per OAuth grant** (access
 token); over it Gusto answers 429 with ``Retry-After`` (seconds) until the window closes.
 We keep 2 % back (196 per 60 s) and count each window 1 s longer (``guard``): a full window
 admitted in a burst leaves with a few ms of spread, so without the guard the vendor's clock saw

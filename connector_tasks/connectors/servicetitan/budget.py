@@ -1,6 +1,6 @@
 """ServiceTitan's global rate budget — ready for the ServiceTitan connector.
 
-external-apis.md §5: **60 requests per second per application per tenant** (App Key x Tenant
+https://developer.servicetitan.io/docs/: **60 requests per second per application per tenant** (App Key x Tenant
 ID buckets; the integration environment is the same); on 429 back off and honour
 ``Retry-After``. With a 2 % margin the effective budget is 58 per second. The account of a
 :class:`~connector_tasks.core.rate_limit.RateBudget` on this budget is

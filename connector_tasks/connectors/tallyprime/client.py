@@ -3,13 +3,13 @@
 
 Every request goes through :func:`connector_tasks.core.http.send` (``system="tallyprime"``).
 Tally has no authentication on its local port and answers HTTP 200 for every processed
-request (external-apis §2.1); failures are read from the body (§2.3). A company under Tally's
+request (https://help.tallysolutions.com/pre-requisites-for-integrations/); failures are read from the body (Tally XML integration, "Response"). A company under Tally's
 security control is reached with its user name and password, sent on every request as static
 variables (:func:`envelopes.with_credentials`; the carrying form is an ASSUMPTION, see there);
 a refusal naming the user name/password raises :class:`AuthError` with Tally's text. The
 password never reaches a log, an exception or a ``repr``. Requests to one Tally
 instance are serialised in this process by a lock per URL (Tally is single-threaded and
-UI-bound, §2.7 #3); across processes the ``tally.<connection>`` queue with concurrency 1 does
+UI-bound, Tally XML integration); across processes the ``tally.<connection>`` queue with concurrency 1 does
 the same.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ DEFAULT_URL = "http://127.0.0.1:9000"
 LOOKUP_FROM = dt.date(1900, 1, 1)
 LOOKUP_TO = dt.date(2099, 12, 31)
 
-# Tally's wording varies by release (external-apis §2.3 "Company is not loaded" / wrong
+# Tally's wording varies by release (https://help.tallysolutions.com/xml-integration/ "Response" "Company is not loaded" / wrong
 # SVCURRENTCOMPANY); these patterns cover the catalogue of the sandbox and the known texts.
 _NOT_LOADED = re.compile(
     r"<(LINEERROR|DATA)>[^<]*(is not loaded|no company is (?:loaded|open)|"
@@ -84,8 +84,8 @@ def auth_refusal(text: str) -> str | None:
 
 
 class CompanyNotLoadedError(TransientApiError):
-    """Tally is up but the company is not open in it (external-apis §2.1 "At least one
-    company must be loaded", §2.7 #5). Retryable: a person may open the company."""
+    """Tally is up but the company is not open in it (https://help.tallysolutions.com/pre-requisites-for-integrations/ "At least one
+    company must be loaded"; https://help.tallysolutions.com/xml-integration/). Retryable: a person may open the company."""
 
 
 def _quote_tdl(value: str) -> str:
@@ -103,7 +103,7 @@ class TallyClient:
     ``SVCURRENTCOMPANY``); ``session``: a ``requests.Session`` (one is made when omitted);
     ``timeout``: ``(connect, read)`` seconds; ``encoding``: ``"utf-8"`` or ``"utf-16"`` for
     requests (UTF-16LE without BOM + ``charset=utf-16``, as tally-database-loader does,
-    external-apis §2.1 — needed for Indic names on some releases); ``username``/``password``:
+    https://help.tallysolutions.com/pre-requisites-for-integrations/ — needed for Indic names on some releases); ``username``/``password``:
     the company's Tally login when it is under security control, sent on every request
     (kept in :attr:`credentials`, never logged). Raises :class:`ConfigurationError` for an
     empty company, an unknown encoding or a password without a user name.
@@ -199,7 +199,7 @@ class TallyClient:
         """The MASTERID (as a string) of the voucher whose REMOTEID is ``key``, or ``None``.
 
         One collection export of ``Voucher`` filtered by ``$RemoteID = "key"`` across
-        1900-01-01..2099-12-31 (ASSUMPTION: RemoteID is filterable, external-apis §2.2).
+        1900-01-01..2099-12-31 (ASSUMPTION: RemoteID is filterable, https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/).
         Falls back to the GUID when Tally gives no MASTERID. Raises the :meth:`post` errors,
         :class:`RejectedError` for a refused export and :class:`MappingError` for a key
         containing ``"``.
@@ -274,7 +274,7 @@ class TallyClient:
 
         Order: build the envelope (refuses an unbalanced entry with :class:`MappingError`
         before any request), look the key up (found → return that id, create nothing),
-        import, require ``CREATED>0`` with no error (external-apis §2.3, §2.7 #1), look the
+        import, require ``CREATED>0`` with no error (https://help.tallysolutions.com/xml-integration/ "Response"; https://help.tallysolutions.com/xml-integration/ (import counters)), look the
         key up again for the id (falling back to ``LASTVCHID``). Raises
         :class:`RejectedError` with Tally's ``LINEERROR`` text, plus the :meth:`post` errors.
         """
@@ -295,8 +295,8 @@ class TallyClient:
     # ------------------------------------------------------------------ ledger validation
     def ledger_groups(self) -> dict[str, str]:
         """Every ledger of the company as ``{name: parent group}`` (``""`` for a root parent,
-        exported as ``&#4; Primary``, external-apis §2.4), from one ``Ledger`` collection
-        export (§2.2). Raises the :meth:`post` errors and :class:`RejectedError`."""
+        exported as ``&#4; Primary``, https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation), from one ``Ledger`` collection
+        export (Tally XML case study 1). Raises the :meth:`post` errors and :class:`RejectedError`."""
         out: dict[str, str] = {}
         for row in self._names("Ledger", "LEDGER", ["Name", "Parent"]):
             name = replies.text_of(row.get("NAME"))
@@ -335,8 +335,7 @@ class TallyClient:
         ``{"company", "ledgers": {name: group}, "cost_categories": [names],
         "cost_centres": [{"name", "category", "parent", "for_payroll",
         "is_employee_group", "key"}], "alter_ids": {"master": int|None, "voucher":
-        int|None}}``. AlterIDs are the company's ``$AltMstId``/``$AltVchId`` (external-apis
-        §2.2 "Change tracking"); when Tally's Company collection gives none, ``master`` falls
+        int|None}}``. AlterIDs are the company's ``$AltMstId``/``$AltVchId`` (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Change tracking"); when Tally's Company collection gives none, ``master`` falls
         back to the highest ALTERID among the exported masters and ``voucher`` is ``None``.
         Four or five exports; raises the :meth:`post` errors."""
         ledgers = self.ledger_groups()
@@ -444,7 +443,7 @@ class TallyClient:
         return diffs
 
     def sync_employee(self, master: EmployeeMaster) -> dict:
-        """Keep one payroll cost centre in step with ``master`` (external-apis §2.6) and
+        """Keep one payroll cost centre in step with ``master`` (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml) and
         return ``{"action": "created"|"altered"|"unchanged", "master_id": str, "name": str,
         "changed": [field names], "masters_created": [names]}``.
 
@@ -457,7 +456,7 @@ class TallyClient:
         4. Absent → ``ACTION="Create"``, require ``CREATED=1``; present → ``ACTION="Alter"``
            identified by its current NAME (renaming through ``NAME.LIST``), require
            ``ALTERED=1`` and ``CREATED=0`` (a CREATED reply to an Alter means a duplicate
-           master was made: :class:`RejectedError`, §2.7 #2).
+           master was made: :class:`RejectedError`, Tally XML integration).
         5. Read it back by key: exactly one master, and after an Alter the same MASTERID
            (else :class:`RejectedError`).
 

@@ -1,11 +1,11 @@
 """Request envelopes for TallyPrime's XML gateway (pure functions returning ``str`` XML).
 
 Every builder uses :func:`xmltodict.unparse`, which escapes ``&``, ``<`` and quotes (names like
-``"Duties & Taxes"`` travel as ``Duties &amp; Taxes``, external-apis §2.4). No XML declaration
-is written: the transport decides the encoding (UTF-8 or UTF-16, external-apis §2.1), and a
+``"Duties & Taxes"`` travel as ``Duties &amp; Taxes``, https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation). No XML declaration
+is written: the transport decides the encoding (UTF-8 or UTF-16, https://help.tallysolutions.com/pre-requisites-for-integrations/), and a
 declaration naming another encoding than the bytes would make the document invalid.
 
-Shapes follow the official envelope (external-apis §2.2): ``ENVELOPE/HEADER`` with
+Shapes follow the official envelope (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/): ``ENVELOPE/HEADER`` with
 ``VERSION`` 1, ``TALLYREQUEST``, ``TYPE``, ``ID`` (and ``SUBTYPE`` for objects), then
 ``BODY/DESC/STATICVARIABLES`` and, for imports, ``BODY/DATA/TALLYMESSAGE``.
 
@@ -40,7 +40,7 @@ COMPANY_COLLECTION = "MLCCompanyList"
 def tally_date(value: dt.date | str) -> str:
     """``YYYYMMDD`` for a ``datetime.date`` (or a string already in that form).
 
-    Source: external-apis §2.2 ("Dates: YYYYMMDD in requests"). Raises ``ValueError`` for a
+    Source: https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ ("Dates: YYYYMMDD in requests"). Raises ``ValueError`` for a
     string that is not eight digits.
     """
     if isinstance(value, dt.date):
@@ -80,7 +80,7 @@ def _static_variables(company: str | None, **extra: str | None) -> dict:
 
 
 def _signed(line_is_debit: bool, amount: Decimal) -> str:
-    """Tally sign convention (external-apis §2.2): debit → negative, credit → positive."""
+    """Tally sign convention (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/): debit → negative, credit → positive."""
     return tally_amount(-amount if line_is_debit else amount)
 
 
@@ -115,10 +115,9 @@ def voucher_import(entry: JournalEntry, company: str, voucher_type: str = "Journ
     OBJVIEW="Accounting Voucher View">`` with ``DATE`` (YYYYMMDD), ``VOUCHERTYPENAME``,
     ``NARRATION`` and one ``ALLLEDGERENTRIES.LIST`` per line: a debit is
     ``ISDEEMEDPOSITIVE=Yes`` with a negative ``AMOUNT``, a credit ``No`` with a positive one
-    (external-apis §2.2, official Case Study I). Lines with cost allocations carry
+    (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/, official Case Study I). Lines with cost allocations carry
     ``CATEGORYALLOCATIONS.LIST`` (``CATEGORY``, ``ISDEEMEDPOSITIVE``) holding
-    ``COSTCENTREALLOCATIONS.LIST`` (``NAME``, ``AMOUNT`` signed like the line) (external-apis
-    §2.6). ``VOUCHERNUMBER`` is not sent: Tally auto-numbers and may replace it (§2.7 #2);
+    ``COSTCENTREALLOCATIONS.LIST`` (``NAME``, ``AMOUNT`` signed like the line) (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml). ``VOUCHERNUMBER`` is not sent: Tally auto-numbers and may replace it (Tally XML integration);
     the entry is identified by ``REMOTEID``.
 
     Raises :class:`MappingError` before building when the entry is unbalanced, a line has
@@ -160,7 +159,7 @@ def masters_import(ledgers: Iterable[LedgerMaster], cost_centres: Iterable[tuple
     ``"Primary"`` for a primary group); ``cost_categories`` names categories to create;
     ``cost_centres`` are ``(category, name)`` pairs, created under the root (empty
     ``PARENT``); ``ledgers`` become ``<LEDGER NAME=… ACTION="Create">`` with ``NAME``,
-    ``PARENT`` and ``ISCOSTCENTRESON`` (external-apis §2.2 "Masters", §2.6).
+    ``PARENT`` and ``ISCOSTCENTRESON`` (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Masters"; https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml).
     ``CATEGORY`` is written inside each ``COSTCENTRE`` (tag spelling: ASSUMPTION, following
     the TDL field name ``Category`` in tally-export-config.yaml).
     """
@@ -204,8 +203,7 @@ def masters_import(ledgers: Iterable[LedgerMaster], cost_centres: Iterable[tuple
 
 def object_export(company: str, subtype: str, name: str, fetch: Sequence[str]) -> str:
     """Export/Object envelope: ``TYPE Object``, ``SUBTYPE`` (Ledger, Voucher, CostCentre,
-    Group…), ``<ID TYPE="Name">name</ID>`` and ``FETCHLIST/FETCH`` per field (external-apis
-    §2.2 "Export (object)", 3rd-party Demo Samples)."""
+    Group…), ``<ID TYPE="Name">name</ID>`` and ``FETCHLIST/FETCH`` per field (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Export (object)", 3rd-party Demo Samples)."""
     return _render({"ENVELOPE": {
         "HEADER": {"VERSION": "1", "TALLYREQUEST": "Export", "TYPE": "Object",
                    "SUBTYPE": subtype, "ID": {"@TYPE": "Name", "#text": name}},
@@ -220,7 +218,7 @@ def collection_export(company: str | None, collection_name: str, obj_type: str,
                       fetch: Sequence[str], filter_formula: str | None = None,
                       from_date: dt.date | str | None = None,
                       to_date: dt.date | str | None = None) -> str:
-    """Export/Collection envelope with an inline TDL collection (external-apis §2.2, pattern
+    """Export/Collection envelope with an inline TDL collection (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/, pattern
     of tally-database-loader): ``COLLECTION NAME=collection_name`` of ``TYPE obj_type`` with
     ``FETCH`` (comma-joined) and, when ``filter_formula`` is given, ``FILTER Fltr01`` plus
     ``<SYSTEM TYPE="Formulae" NAME="Fltr01">formula</SYSTEM>``.
@@ -249,8 +247,7 @@ def collection_export(company: str | None, collection_name: str, obj_type: str,
 
 def day_book_export(company: str, from_date: dt.date | str, to_date: dt.date | str) -> str:
     """Export/Data ``Day Book`` report for ``from_date``..``to_date`` (inclusive) as XML:
-    ``SVFROMDATE``/``SVTODATE`` YYYYMMDD, ``SVEXPORTFORMAT $$SysName:XML`` (external-apis
-    §2.2 "Export (report)")."""
+    ``SVFROMDATE``/``SVTODATE`` YYYYMMDD, ``SVEXPORTFORMAT $$SysName:XML`` (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Export (report)")."""
     sv = _static_variables(company, SVFROMDATE=tally_date(from_date),
                            SVTODATE=tally_date(to_date), SVEXPORTFORMAT=EXPORT_FORMAT)
     return _render({"ENVELOPE": {
@@ -261,8 +258,7 @@ def day_book_export(company: str, from_date: dt.date | str, to_date: dt.date | s
 
 def company_list_export() -> str:
     """Collection export of ``Company`` objects with ``Name`` and ``BooksFrom`` (the loaded
-    companies; pattern of tally-database-loader ``fetchTallyCompanyList``, external-apis
-    §2.2). No ``SVCURRENTCOMPANY``."""
+    companies; pattern of tally-database-loader ``fetchTallyCompanyList``, https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/). No ``SVCURRENTCOMPANY``."""
     return collection_export(None, COMPANY_COLLECTION, "Company", ["Name", "BooksFrom"])
 
 
@@ -315,8 +311,7 @@ def inline_tdl_export(company: str | None, collection_name: str, collections: Se
                       to_date: dt.date | str | None = None) -> str:
     """Export/Collection envelope whose ``TDLMESSAGE`` holds several ``COLLECTION``
     definitions (xmltodict dicts with ``@NAME``; e.g. an aggregate over a source collection,
-    the pattern of tally-database-loader's ``generateCollectionRequestXMLPayload``, external-
-    apis §8.4) and ``SYSTEM TYPE="Formulae"`` per ``formulas`` item; ``ID`` =
+    the pattern of tally-database-loader's ``generateCollectionRequestXMLPayload``) and ``SYSTEM TYPE="Formulae"`` per ``formulas`` item; ``ID`` =
     ``collection_name``. Dates as in :func:`collection_export`."""
     tdl: dict = {"COLLECTION": list(collections)}
     if formulas:
@@ -336,8 +331,7 @@ def encode_request(xml: str, encoding: str = "utf-8") -> tuple[bytes, str]:
     """``(body, content_type)`` for sending ``xml``.
 
     ``"utf-8"`` → UTF-8 bytes, ``text/xml;charset=utf-8``. ``"utf-16"`` → UTF-16LE bytes
-    without BOM and ``text/xml;charset=utf-16``, as tally-database-loader does (external-apis
-    §2.1). Raises ``ValueError`` for another encoding.
+    without BOM and ``text/xml;charset=utf-16``, as tally-database-loader does (https://help.tallysolutions.com/pre-requisites-for-integrations/). Raises ``ValueError`` for another encoding.
     """
     enc = encoding.lower().replace("_", "-")
     if enc in ("utf-8", "utf8"):
@@ -350,13 +344,13 @@ def encode_request(xml: str, encoding: str = "utf-8") -> tuple[bytes, str]:
 # --------------------------------------------------------------------------- employees
 
 #: The cost-centre field holding :attr:`EmployeeMaster.key` (the source's employee id).
-#: external-apis §2.6 lists ``MailingName`` as the payroll employee's id field; ASSUMPTION:
+#: https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml lists ``MailingName`` as the payroll employee's id field; ASSUMPTION:
 #: a real TallyPrime keeps a 36-character uuid there intact and it is exported as
 #: ``MAILINGNAME`` (or ``MAILINGNAME.LIST/MAILINGNAME``, both are read) and filterable as
 #: ``$MailingName``.
 EMPLOYEE_KEY_FIELD = "MailingName"
 
-#: Fields fetched when reading payroll cost centres back (external-apis §2.6 field names).
+#: Fields fetched when reading payroll cost centres back (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml field names).
 EMPLOYEE_FETCH = ["Name", "Parent", "Category", "MailingName", "ForPayroll", "IsEmployeeGroup",
                   "DateOfJoin", "DeactivationDate", "Designation", "EmailId", "MasterID",
                   "AlterID", "GUID"]
@@ -382,16 +376,16 @@ def _employee_fields(master) -> dict:
 def employee_import(master, company: str, *, action: str = "Create",
                     current_name: str | None = None) -> str:
     """The Import/Data ``All Masters`` envelope creating or altering one employee as a
-    payroll cost centre (external-apis §2.6: employees are ``COSTCENTRE`` masters with
+    payroll cost centre (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml: employees are ``COSTCENTRE`` masters with
     ``FORPAYROLL=Yes`` under a cost category; fields ``MailingName``, ``DateOfJoin``,
     ``DeactivationDate``, ``Designation``, ``EmailId``).
 
     ``master`` is an :class:`~connector_tasks.domain.model.EmployeeMaster`. ``action``
     ``"Create"`` → ``<COSTCENTRE NAME=master.name ACTION="Create"><NAME>…``; ``"Alter"`` →
     ``<COSTCENTRE NAME=current_name ACTION="Alter">`` identified by its current name (the
-    attribute, external-apis §2.2 "Identification … via attributes") with the new name in
+    attribute, https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Identification … via attributes") with the new name in
     ``NAME.LIST/NAME`` (a rename when it differs — ASSUMPTION: Tally renames a master this
-    way). Dates are YYYYMMDD (§2.2); ``PARENT`` is the employee group (``""`` = the
+    way). Dates are YYYYMMDD (Tally XML case study 1); ``PARENT`` is the employee group (``""`` = the
     category's root); ``MAILINGNAME`` carries ``master.key`` (see
     :data:`EMPLOYEE_KEY_FIELD`). Raises :class:`MappingError` for an empty company or name,
     a name containing ``"``, or another action.
@@ -424,7 +418,7 @@ def employee_groups_import(company: str, categories: Iterable[str],
     """The Import/Data ``All Masters`` envelope creating cost categories and employee groups:
     ``COSTCATEGORY`` per name in ``categories`` (revenue and non-revenue allocation on),
     then per ``(category, name)`` in ``groups`` a ``COSTCENTRE`` with ``CATEGORY``, empty
-    ``PARENT``, ``FORPAYROLL=Yes`` and ``ISEMPLOYEEGROUP=Yes`` (external-apis §2.6,
+    ``PARENT``, ``FORPAYROLL=Yes`` and ``ISEMPLOYEEGROUP=Yes`` (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml,
     TallyConnector ``EmployeeGroup.cs``). Categories come first (a centre's category must
     exist before it)."""
     message: dict = {"@xmlns:UDF": "TallyUDF"}
@@ -450,14 +444,14 @@ def employee_groups_import(company: str, categories: Iterable[str],
 def employee_lookup_export(company: str, key: str) -> str:
     """Collection export of the ``CostCentre`` objects whose ``MailingName`` is ``key``
     (``FILTER`` ``$MailingName = "key"``, fetching :data:`EMPLOYEE_FETCH`; pattern of
-    external-apis §2.2 "Export (collection)"). The caller quotes ``key`` safely first."""
+    https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Export (collection)"). The caller quotes ``key`` safely first."""
     return collection_export(company, "MLCEmployeeByKey", "CostCentre", EMPLOYEE_FETCH,
                              f'${EMPLOYEE_KEY_FIELD} = "{key}"')
 
 
 def company_alter_ids_export(company: str) -> str:
     """Collection export of ``Company`` with ``AltMstId`` and ``AltVchId`` (the last master
-    and voucher AlterIDs; external-apis §2.2 "Change tracking", tally-database-loader
+    and voucher AlterIDs; https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ "Change tracking", tally-database-loader
     ``fetchTallyCompanyList``)."""
     return collection_export(company, "MLCCompanyAlterIds", "Company",
                              ["Name", "AltMstId", "AltVchId"])

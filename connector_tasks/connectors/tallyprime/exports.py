@@ -1,23 +1,23 @@
 """What changed in a TallyPrime company since the last sync: AlterID-watermarked exports,
 read as a stream.
 
-Sources (external-apis.md §2):
+Sources (https://help.tallysolutions.com/xml-integration/):
 
-* §2.2 "Change tracking": every object carries ``GUID``, ``MASTERID`` (stable) and
+* Tally XML case study 1 "Change tracking": every object carries ``GUID``, ``MASTERID`` (stable) and
   ``ALTERID`` (a counter bumped on every create/alter); the company exposes ``$AltMstId``
   (last master AlterID) and ``$AltVchId`` (last voucher AlterID). tally-database-loader
   compares those with its own watermark, then exports with the TDL formula
   ``$AlterID > last`` (``<SYSTEM TYPE="Formulae">``). Deleted objects are NOT reported by an
   AlterID filter (the loader diffs GUID lists for that; not done here).
-* §2.2 "Export (collection)": inline-TDL collection with ``FETCH`` and ``FILTER``;
+* Tally XML case study 1 "Export (collection)": inline-TDL collection with ``FETCH`` and ``FILTER``;
   ``SVFROMDATE``/``SVTODATE`` (YYYYMMDD) bound voucher collections.
-* §2.1: replies may be UTF-16 (BOM or ``charset=utf-16``); requests are sent in the client's
+* Tally integration prerequisites: replies may be UTF-16 (BOM or ``charset=utf-16``); requests are sent in the client's
   encoding (UTF-8, or UTF-16LE as tally-database-loader does).
-* §2.4: real exports hold ``&#4;`` references and raw control bytes that XML 1.0 forbids;
+* tally-database-loader: real exports hold ``&#4;`` references and raw control bytes that XML 1.0 forbids;
   big exports stall Tally, so tally-database-loader batches 5,000 vouchers per request.
 
 Shapes and units: one :class:`ExportedVoucher` per ``VOUCHER`` element; amounts are
-``Decimal`` in the company currency with Tally's sign (negative = debit, external-apis §2.2
+``Decimal`` in the company currency with Tally's sign (negative = debit, https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/
 "Sign convention"); ``master_id``/``alter_id`` are ints (``None`` when absent); dates are
 ``datetime.date``.
 
@@ -71,14 +71,14 @@ COMPANY_ALTER_COLLECTION = "MLCCompanyAlterIds"
 VOUCHER_FETCH: tuple[str, ...] = (
     "Date", "VoucherNumber", "VoucherTypeName", "Narration", "PartyLedgerName",
     "AllLedgerEntries", "MasterId", "AlterId", "Guid", "RemoteId")
-# Field names per tally-export-config.yaml (external-apis §7) / §2.6.
+# Field names per tally-export-config.yaml (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml) / tally-export-config.yaml.
 MASTER_FETCH: dict[str, tuple[str, ...]] = {
     "Ledger": ("Name", "Parent", "IsCostCentresOn", "MasterId", "AlterId", "Guid"),
     "CostCentre": ("Name", "Parent", "Category", "MasterId", "AlterId", "Guid"),
 }
 MASTER_TAGS = {"Ledger": "LEDGER", "CostCentre": "COSTCENTRE", "Group": "GROUP",
                "CostCategory": "COSTCATEGORY"}
-LOADER_BATCH = 5000          # vouchers per request, tally-database-loader v1.0.41 (§2.4)
+LOADER_BATCH = 5000          # vouchers per request, tally-database-loader v1.0.41 (tally-database-loader)
 DEFAULT_BATCH_DAYS = 31      # ASSUMPTION: a month per request before adapting to the volume
 CHUNK = 64 * 1024            # bytes read from the socket per step
 
@@ -86,7 +86,7 @@ CHUNK = 64 * 1024            # bytes read from the socket per step
 # =========================================================================== envelopes
 
 def alter_id_filter(since_alter_id: int) -> str:
-    """The TDL formula ``$AlterID > n`` (external-apis §2.2). Refuses a negative or
+    """The TDL formula ``$AlterID > n`` (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/). Refuses a negative or
     non-int watermark with :class:`ConfigurationError` (it is interpolated into TDL)."""
     if type(since_alter_id) is not int or since_alter_id < 0:
         raise ConfigurationError(f"AlterID watermark must be an int >= 0, not {since_alter_id!r}",
@@ -121,7 +121,7 @@ def changed_masters_export(company: str, obj_type: str, since_alter_id: int, *,
 
 def company_alter_ids_export() -> str:
     """Collection of the loaded ``Company`` objects with ``Name``, ``AltMstId``,
-    ``AltVchId`` (tally-database-loader ``fetchTallyCompanyList`` pattern, §2.2)."""
+    ``AltVchId`` (tally-database-loader ``fetchTallyCompanyList`` pattern, Tally XML case study 1)."""
     return envelopes.collection_export(None, COMPANY_ALTER_COLLECTION, "Company",
                                        ["Name", "AltMstId", "AltVchId"])
 
@@ -131,7 +131,7 @@ def company_alter_ids_export() -> str:
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One ``ALLLEDGERENTRIES.LIST`` (or ``LEDGERENTRIES.LIST``) line. ``amount`` is a
-    ``Decimal`` with Tally's sign: negative = debit, positive = credit (§2.2)."""
+    ``Decimal`` with Tally's sign: negative = debit, positive = credit (Tally XML case study 1)."""
 
     ledger: str
     amount: Decimal
@@ -186,7 +186,7 @@ _REFUSED = ("<!DOCTYPE", "<!ENTITY")
 
 def _codec_for(head: bytes, content_type: str | None) -> tuple[str, int]:
     """``(codec, bytes of BOM to skip)`` — same order as :func:`replies.decode_body`: a BOM
-    wins, then ``charset=utf-16`` (LE, as tally-database-loader reads it, §2.1), then the
+    wins, then ``charset=utf-16`` (LE, as tally-database-loader reads it, Tally integration prerequisites), then the
     look of the first bytes (``<\\x00`` = UTF-16LE, ``\\x00<`` = UTF-16BE), else UTF-8."""
     if head.startswith(b"\xff\xfe"):
         return "utf-16-le", 2
@@ -381,7 +381,7 @@ def _refusal(texts: list[str]) -> ExternalApiError:
 
 # Elements objects are exported under: collection exports, report/object exports. Real
 # replies also carry DESC/CMPINFO/<VOUCHER>0</VOUCHER>-style counters (live capture,
-# external-apis §8.4 source RishieRich/ArcAstraOneAru fixtures), which are not objects.
+# https://github.com/dhananjay1405/tally-database-loader source RishieRich/ArcAstraOneAru fixtures), which are not objects.
 _OBJECT_PARENTS = ("COLLECTION", "TALLYMESSAGE")
 
 
@@ -456,7 +456,7 @@ def _client(client_or_url, company: str | None, **kwargs) -> TallyClient:
 def _stream(client: TallyClient, xml: str, tag: str, convert, chunk_size: int = CHUNK) -> Iterator:
     """POST ``xml`` with ``stream=True`` (request encoded as the client's ``encoding``) and
     stream-parse the reply. Holds the client's per-URL lock until the generator ends or is
-    closed (Tally serves one request at a time, §2.7 #3): consume it or drop it, do not
+    closed (Tally serves one request at a time, Tally XML integration): consume it or drop it, do not
     park it half-read while talking to the same Tally (that would deadlock)."""
     body, content_type = client.encode(xml)   # credentials added here, as for client.post
     with client._lock:  # noqa: SLF001 - same package: one request in flight per Tally
@@ -482,7 +482,7 @@ def _stream(client: TallyClient, xml: str, tag: str, convert, chunk_size: int = 
 
 
 def company_alter_ids(client_or_url, company: str | None = None, **client_kwargs) -> dict[str, int]:
-    """``{"master": AltMstId, "voucher": AltVchId}`` of the client's company (§2.2 "Change
+    """``{"master": AltMstId, "voucher": AltVchId}`` of the client's company (Tally XML case study 1 "Change
     tracking"), read from the ``Company`` collection (names compared case-insensitively).
 
     Raises :class:`CompanyNotLoadedError` when the company is not among the loaded ones,
@@ -601,7 +601,7 @@ class ChangedVouchers:
                 log.warning("tallyprime: %d vouchers in %s..%s (cap %d); narrowing the window",
                             n, start, end, self.max_per_request)
             # ASSUMPTION: the next window is sized from this one's density, aiming at 80 %
-            # of the per-request cap, never wider than batch_days (loader: 5,000, §2.4).
+            # of the per-request cap, never wider than batch_days (loader: 5,000, tally-database-loader).
             days = max(1, min(self.batch_days, (span * target) // n if n else self.batch_days))
             start = end + dt.timedelta(days=1)
 
@@ -619,7 +619,7 @@ def iter_changed_vouchers(client_or_url, company: str | None = None, *, since_al
     ``client_or_url``: a :class:`TallyClient` or the gateway URL (then ``company`` and
     ``client_kwargs`` — ``session``, ``timeout``, ``encoding`` — build one). With
     ``check_company`` (default) the company's ``$AltVchId`` is read first and nothing more
-    is asked when it is not above the watermark (tally-database-loader does the same, §2.2).
+    is asked when it is not above the watermark (tally-database-loader does the same, Tally XML case study 1).
     The range is asked for in windows of at most ``batch_days`` days, each window one
     streamed export (:func:`changed_vouchers_export`); after a window with more than
     ``max_per_request`` × 0.8 vouchers the next ones narrow to keep about that many per
@@ -658,7 +658,7 @@ def iter_changed_masters(client_or_url, company: str | None = None, obj_type: st
                          **client_kwargs) -> ChangedMasters:
     """Masters of ``obj_type`` (``Ledger``, ``CostCentre``…) with ``$AlterID >
     since_alter_id`` as :class:`ExportedMaster` (``PARENT`` of a root object reads
-    ``Primary``: the ``&#4;`` Tally puts before it is removed, §2.4). Compare with
+    ``Primary``: the ``&#4;`` Tally puts before it is removed, tally-database-loader). Compare with
     ``company_alter_ids(...)["master"]`` to skip the request when nothing changed."""
     client = _client(client_or_url, company, **client_kwargs)
     return ChangedMasters(client, obj_type, since_alter_id, fetch)
@@ -669,7 +669,7 @@ def iter_changed_masters(client_or_url, company: str | None = None, obj_type: st
 # TallyPrime as a *source*: purchase vouchers and debit notes (purchase returns) entered in
 # Tally, polled by the agent. One poll (:func:`poll_purchases`):
 #
-#   1. the company's high-water marks ``$AltMstId``/``$AltVchId`` (1 request, §2.2);
+#   1. the company's high-water marks ``$AltMstId``/``$AltVchId`` (1 request, Tally XML case study 1);
 #   2. stock items altered after the master watermark, when ``AltMstId`` moved (1 request);
 #   3. purchase-family vouchers altered after the voucher watermark, in AlterID windows of at
 #      most ``window`` AlterIDs ($AlterID > lo AND $AlterID <= hi, streamed), when
@@ -688,7 +688,7 @@ def iter_changed_masters(client_or_url, company: str | None = None, obj_type: st
 #
 # Steady state (nothing changed): 2 requests. 50 changes: 3–5 requests. Memory: one window of
 # vouchers, the parsed changes the caller asked for, and the GUID list only in step 5.
-# Deletions do not move AlterIDs (tally-database-loader diffs GUID lists for them, §2.2), hence
+# Deletions do not move AlterIDs (tally-database-loader diffs GUID lists for them, Tally XML case study 1), hence
 # steps 4–5. ASSUMPTIONs: ``$$IsPurchase``/``$$IsDebitNote`` classify a voucher type by its base
 # type (as ``$$IsSales``/``$$IsCreditNote`` do in public TDL); a voucher collection spans the
 # SVFROMDATE..SVTODATE given (1900..2099 here) — a third-party live finding says TallyPrime's
@@ -736,7 +736,7 @@ def purchase_changes_export(company: str, since_alter_id: int, upto_alter_id: in
 
 def purchase_guids_export(company: str) -> str:
     """Collection of every purchase-family voucher with a FETCH of two fields, ``Guid`` and
-    ``AlterId`` (the cheap list tally-database-loader diffs for deletions, §2.2)."""
+    ``AlterId`` (the cheap list tally-database-loader diffs for deletions, Tally XML case study 1)."""
     coll = {"@NAME": "MLCPurchaseGuids", "@ISMODIFY": "No", "TYPE": "Voucher",
             "FETCH": "Guid, AlterId", "FILTER": "MLCPurchaseKind"}
     return envelopes.inline_tdl_export(company, "MLCPurchaseGuids", [coll],

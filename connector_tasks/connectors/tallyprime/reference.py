@@ -7,7 +7,7 @@ it), so mappings are validated against a snapshot the agent exports on request:
    ``tally.report_masters(connection_name, request_id, company=...)`` to the agent's queue
    ``tally.<connection>`` and waits;
 2. the agent exports ledgers with their groups, cost categories, cost centres and the
-   company's last master/voucher AlterIDs (external-apis §2.2 collection exports and
+   company's last master/voucher AlterIDs (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ collection exports and
    "Change tracking") and sends :func:`record_tally_masters` to the ``default`` queue;
 3. :func:`record_tally_masters` stores it as the Tally connection's runtime state
    ``tally_masters``; the waiting caller finds it by ``request_id``.

@@ -1,8 +1,8 @@
 """Reading TallyPrime's replies: decoding, sanitising, safe parsing, import counters, exports.
 
 Tally answers HTTP 200 for every processed request; success or failure is in the body
-(external-apis §2.1, §2.3, §2.7 #1). Replies may be UTF-16 and may hold character
-references to code points that XML 1.0 forbids (``&#4;``, external-apis §2.4), so every
+(https://help.tallysolutions.com/pre-requisites-for-integrations/; https://help.tallysolutions.com/xml-integration/ "Response"; https://help.tallysolutions.com/xml-integration/ (import counters)). Replies may be UTF-16 and may hold character
+references to code points that XML 1.0 forbids (``&#4;``, https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation), so every
 reply is decoded with :func:`decode_body`, cleaned with :func:`sanitize` and only then parsed
 with :func:`parse_xml` (xmltodict with entity declarations refused — an XML bomb in a reply
 raises :class:`RejectedError`, it is never expanded).
@@ -40,7 +40,7 @@ def decode_body(raw: bytes, content_type: str | None) -> str:
     """Reply bytes → text.
 
     A UTF-16 BOM wins (LE or BE); else ``charset=utf-16`` in ``content_type`` means UTF-16LE
-    (what tally-database-loader reads, external-apis §2.1); else, when the first bytes look
+    (what tally-database-loader reads, https://help.tallysolutions.com/pre-requisites-for-integrations/); else, when the first bytes look
     like UTF-16LE ASCII (``<\\x00``), UTF-16LE; else UTF-8 (invalid bytes replaced, never
     raising). A leading BOM character is dropped.
     """
@@ -74,7 +74,7 @@ def _legal_xml_char(cp: int) -> bool:
 
 
 def sanitize(text: str) -> str:
-    """Remove what XML 1.0 forbids but real Tally exports contain (external-apis §2.4).
+    """Remove what XML 1.0 forbids but real Tally exports contain (https://github.com/dhananjay1405/tally-database-loader processTdlOutputManipulation).
 
     Character references to illegal code points (``&#4;``, ``&#x4;``, ``&#0;``…) are deleted,
     legal ones (``&#10;``, ``&#x939;``) kept; raw control characters other than tab, LF and
@@ -222,7 +222,7 @@ _COUNTERS = ("CREATED", "ALTERED", "DELETED", "COMBINED", "IGNORED", "ERRORS", "
 
 @dataclass(frozen=True)
 class ImportResult:
-    """The counters of a Tally import reply (external-apis §2.3).
+    """The counters of a Tally import reply (https://help.tallysolutions.com/xml-integration/ "Response").
 
     All counters are ints (0 when absent); ``line_errors`` holds every ``LINEERROR`` text in
     document order (plus the ``DATA`` text of a ``STATUS 0`` failure envelope); ``status`` is
@@ -260,7 +260,7 @@ def _int(value) -> int:
 
 
 def parse_import_reply(text: str) -> ImportResult:
-    """Counters of an import reply, whichever wrapper Tally used (external-apis §2.3):
+    """Counters of an import reply, whichever wrapper Tally used (https://help.tallysolutions.com/xml-integration/ "Response"):
     ``ENVELOPE/BODY/DATA/IMPORTRESULT`` (version-1 ``Import/Data``) or a bare ``RESPONSE``
     (legacy ``Import Data``), plus every ``LINEERROR`` anywhere. A ``STATUS 0`` envelope whose
     ``DATA`` is plain text (``DESC not found``) adds that text to ``line_errors``.
@@ -303,8 +303,7 @@ def parse_import_reply(text: str) -> ImportResult:
 
 
 def ensure_success(result: ImportResult, expect: str = "created") -> None:
-    """Raise unless ``result`` shows the expected effect and no failure (external-apis §2.3,
-    §2.7 #1: "HTTP 200 that created nothing is a failure").
+    """Raise unless ``result`` shows the expected effect and no failure (https://help.tallysolutions.com/xml-integration/ "Response"; https://help.tallysolutions.com/xml-integration/ (import counters): "HTTP 200 that created nothing is a failure").
 
     Failure = ``ERRORS>0``, ``EXCEPTIONS>0``, any ``LINEERROR``, ``STATUS 0``, or nothing done
     as expected: ``expect="created"`` needs ``CREATED>0``, ``"altered"`` needs
@@ -354,8 +353,7 @@ def _raise_export_failure(doc: dict, text: str) -> None:
 
 
 def parse_collection(text: str, tag: str) -> list[dict]:
-    """Objects of a collection export (``ENVELOPE/BODY/DATA/COLLECTION/<tag>``, external-apis
-    §2.2) as flat dicts: attributes (``NAME``, ``REMOTEID``…) and simple children as stripped
+    """Objects of a collection export (``ENVELOPE/BODY/DATA/COLLECTION/<tag>``, https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/) as flat dicts: attributes (``NAME``, ``REMOTEID``…) and simple children as stripped
     strings keyed by their upper-case tag; nested lists kept as xmltodict values.
 
     ``tag`` is the object tag (``LEDGER``, ``VOUCHER``, ``COSTCENTRE``, ``COMPANY``…). An
@@ -375,7 +373,7 @@ _MONTHS = {m: i for i, m in enumerate(
 
 
 def parse_tally_date(value: str) -> dt.date:
-    """``20240131`` or ``31-Jan-2024`` (both occur in exports, external-apis §2.2) → date.
+    """``20240131`` or ``31-Jan-2024`` (both occur in exports, https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/) → date.
     Raises :class:`MappingError` for anything else."""
     text = (value or "").strip()
     try:
@@ -441,7 +439,7 @@ def parse_voucher(voucher: dict) -> dict:
 
 def parse_day_book(text: str) -> list[dict]:
     """Vouchers of a Day Book export (``…/TALLYMESSAGE/VOUCHER`` anywhere in the reply,
-    external-apis §2.2) as :func:`parse_voucher` dicts, in document order. Raises like
+    https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/) as :func:`parse_voucher` dicts, in document order. Raises like
     :func:`parse_collection`."""
     doc = parse_xml(text)
     _raise_export_failure(doc, text)
@@ -452,14 +450,14 @@ def parse_day_book(text: str) -> list[dict]:
 
 def ensure_altered_only(result: ImportResult, expected: int = 1, what: str = "master") -> None:
     """Raise unless an Alter import altered exactly ``expected`` objects and created none
-    (external-apis §2.2/§2.7 #2: TallyPrime answered an Alter it could not identify by
+    (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/; https://help.tallysolutions.com/xml-integration/ (REMOTEID identification): TallyPrime answered an Alter it could not identify by
     CREATING a second object, counters reporting success — so ``ALTERED`` must be checked,
     never "no error").
 
     Order of checks: any failure (``LINEERROR``, ``ERRORS``, ``EXCEPTIONS``, ``STATUS 0``) →
     :class:`RejectedError` with Tally's text; ``CREATED>0`` → :class:`RejectedError`
     ("… a duplicate {what} was made"); ``ALTERED != expected`` (``IGNORED=1`` = target not
-    found, §2.3) → :class:`RejectedError` naming the counters.
+    found, Tally XML integration, "Response") → :class:`RejectedError` naming the counters.
     """
     lines = list(result.line_errors)
     if lines or result.errors or result.exceptions or result.status == 0:
@@ -478,7 +476,7 @@ def ensure_altered_only(result: ImportResult, expected: int = 1, what: str = "ma
 
 
 def _root(parent: str) -> str:
-    """``""`` for a root parent (exports say ``&#4; Primary``, §2.4; sanitised to
+    """``""`` for a root parent (exports say ``&#4; Primary``, tally-database-loader; sanitised to
     ``Primary``)."""
     return "" if parent.strip() in ("", "Primary") else parent.strip()
 
@@ -492,7 +490,7 @@ def employee_centre(row: dict) -> dict:
     """One payroll cost centre from :func:`parse_collection` (tag ``COSTCENTRE``) → ``{"name",
     "key" (MAILINGNAME), "parent" ("" = root), "category", "for_payroll": bool,
     "is_employee_group": bool, "joining_date": date|None, "deactivation_date": date|None,
-    "designation", "email", "master_id", "alter_id"}`` (external-apis §2.6 field names;
+    "designation", "email", "master_id", "alter_id"}`` (https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml field names;
     ``MAILINGNAME`` is read plain or as ``MAILINGNAME.LIST/MAILINGNAME``). Raises
     :class:`MappingError` for an unreadable date."""
     key = row.get("MAILINGNAME")

@@ -33,7 +33,7 @@ def journal_payload(session: Session, target: Connection, entry: JournalEntry,
 def employee_payload(session: Session, target: Connection, master: EmployeeMaster) -> dict:
     """``{"master": master.to_dict(), "company": target.account, "dispatch": {"task":
     "tally.sync_employee", "queue": "tally.<connection>"}}`` for ``tally.sync_employee``
-    (the employee becomes a payroll cost centre, external-apis §2.6)."""
+    (the employee becomes a payroll cost centre, https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml)."""
     return {"master": master.to_dict(), "company": target.account,
             "dispatch": {"task": "tally.sync_employee", "queue": tally_queue(target.name)}}
 
