@@ -36,6 +36,18 @@ def _scope():
     return g.caller.scope
 
 
+#: the largest id an ``Integer`` primary key holds (PostgreSQL ``integer``); a larger one in a
+#: query is a driver error (a 500), so it is answered 400 before any query
+MAX_ID = 2**31 - 1
+
+
+def _bad_id(job_id: int):
+    """A 400 reply for a job id no row can have, else ``None``."""
+    if not 0 < job_id <= MAX_ID:
+        return jsonify(error=f"job id must be between 1 and {MAX_ID}"), 400
+    return None
+
+
 @bp.get("/jobs")
 def jobs():
     """``?status=failed`` filters; returns ``{"jobs": [...]}`` (the caller's tenant's, or every
@@ -48,6 +60,8 @@ def job(job_id: int):
     """One job with its attempts; 404 when there is none in the caller's scope."""
     from connector_tasks.store.models import SyncJob
 
+    if (bad := _bad_id(job_id)) is not None:
+        return bad
     with session_scope(runtime.settings().database_url) as s:
         j = s.get(SyncJob, job_id)
         if j is None or not _scope().allows(j.tenant_id):
@@ -59,6 +73,8 @@ def job(job_id: int):
 @bp.post("/jobs/<int:job_id>/replay")
 def replay(job_id: int):
     """Re-run a job under its own idempotency key; 404 when there is none in the caller's scope."""
+    if (bad := _bad_id(job_id)) is not None:
+        return bad
     result = replay_job(job_id, scope=_scope())
     if result.get("reason") == "no such job":
         return jsonify(result), 404

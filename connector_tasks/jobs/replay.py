@@ -36,6 +36,8 @@ def replay_job(job_id: int, *, scope: Scope) -> dict:
     """
     from connector_tasks.pipeline.tasks import publish_prepare
 
+    if not 0 < job_id < 2**31:  # no Integer key is out there; a query would be a driver error
+        return {"job": job_id, "replayed": False, "reason": "no such job"}
     with session_scope(runtime.settings().database_url) as s:
         job = s.get(SyncJob, job_id)
         if job is None or not scope.allows(job.tenant_id):

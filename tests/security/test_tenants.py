@@ -125,6 +125,16 @@ def test_the_admin_sees_every_tenant_and_replays_anothers_job(world):
     assert r.status_code == 200 and r.json() == {"job": ids["b_same"], "replayed": True}
 
 
+def test_an_over_long_job_id_is_a_400_not_a_500(world):
+    dep, tokens, _ids = world
+    for method, path in (("GET", "/jobs/99999999999999999999"), ("POST", "/jobs/99999999999999999999/replay"),
+                         ("GET", "/jobs/2147483648")):
+        r = api(dep, tokens["admin"], method, path)
+        assert r.status_code == 400 and "job id" in r.json()["error"]
+    replay = CliRunner().invoke(cli, ["jobs", "replay", "99999999999999999999"])
+    assert '"reason": "no such job"' in replay.output
+
+
 def test_revoked_unknown_and_missing_tokens_are_refused(world):
     dep, tokens, _ids = world
     for token in (tokens["revoked"], "mlc_" + "x" * 43, "", None):
