@@ -29,7 +29,7 @@ from connector_tasks.store.models import Connection
 class Endpoint:
     """A connection as a flow or a client factory sees it, detached from the session:
     ``id``, ``name``, ``system`` (registry name), ``account``, ``settings`` (the system's typed
-    settings) and ``status``."""
+    settings), ``status`` and ``tenant_id``."""
 
     id: int
     name: str
@@ -37,6 +37,7 @@ class Endpoint:
     account: str | None
     settings: Any
     status: str = "connected"
+    tenant_id: int | None = None
 
     @property
     def spec(self) -> registry.SystemSpec:
@@ -120,7 +121,7 @@ def settings_of(conn) -> Any:
 
 def endpoint(conn: Connection) -> Endpoint:
     """The detached :class:`Endpoint` of row ``conn``."""
-    return Endpoint(conn.id, conn.name, conn.system, conn.account, settings_of(conn), conn.status)
+    return Endpoint(conn.id, conn.name, conn.system, conn.account, settings_of(conn), conn.status, conn.tenant_id)
 
 
 def write_settings(session: Session, conn: Connection, changes: dict[str, Any]) -> Any:
@@ -159,7 +160,7 @@ def _same_tenant_target(session: Session, conn, name: str) -> Connection:
     of one tenant never lands in another tenant's books). Raises ConfigurationError naming it
     (the same message for another tenant's connection as for none)."""
     tenant = getattr(conn, "tenant_id", None)
-    if tenant is None:  # an Endpoint: its row knows the tenant
+    if tenant is None:  # an Endpoint built without it: its row knows the tenant
         tenant = session.scalar(select(Connection.tenant_id).where(Connection.id == conn.id))
     target = session.scalar(select(Connection).where(Connection.name == name))
     if target is None or target.tenant_id != tenant:

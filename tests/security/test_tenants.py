@@ -166,6 +166,18 @@ def test_a_connection_cannot_target_another_tenants_books(world):
     assert r.exit_code != 0 and "is taken" in r.output  # a name of B's cannot be taken over from A
     with session_scope(dep.settings.database_url) as s:
         assert s.query(Connection).filter_by(name="acme-gusto").one().settings["targets"] == ["acme-tally"]
+    # settings edited behind the connector's back: the workers' read refuses the target too
+    from connector_tasks.connections import endpoint, get_connection, targets_of
+    from connector_tasks.core.errors import ConfigurationError
+
+    with session_scope(dep.settings.database_url) as s:
+        conn = get_connection(s, "acme-gusto")
+        repo.merge_settings(s, conn.id, {"targets": [TALLY_CONN]})
+        for source in (conn, endpoint(conn)):
+            with pytest.raises(ConfigurationError, match="not a connection of its tenant"):
+                targets_of(s, source)
+        repo.merge_settings(s, conn.id, {"targets": ["acme-tally"]})
+        assert [t.name for t in targets_of(s, conn)] == ["acme-tally"]
 
 
 def test_tokens_cli_shows_a_token_once_and_revokes_it(world):
