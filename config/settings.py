@@ -18,8 +18,8 @@ TASK_TIME_LIMIT            hard limit of one task, seconds (240)
 VISIBILITY_TIMEOUT         broker redelivery of unacked tasks, seconds (300 > time limit)
 LOG_LEVEL                  ``INFO``
 RETRY_BASE_SECONDS         first Celery retry countdown, doubled each try (5)
-API_TOKEN                  bearer token of the operator ``/api`` (unset: open outside
-                           production, off in production)
+API_TOKEN                  legacy single operator token: while set, an admin of the default
+                           tenant (upgrade path; use ``ml-connector tokens create`` instead)
 WEBHOOK_ENQUEUE            ``relay`` (default: the web process only commits and answers;
                            ``ml-connector relay`` publishes in batches, and the sweeper covers a
                            relay that is not running) or ``inline`` (the web process publishes

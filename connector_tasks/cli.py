@@ -1,9 +1,16 @@
 """``ml-connector``: the operator's command line.
 
-Commands: ``db upgrade``, ``connections`` (add, set, list), ``mappings show|set|unset``,
-``backfill``, ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``, ``relay``,
-``rotate-keys``, ``web`` and ``worker``; plus each system's own group (its registry entry's
-``cli``, e.g. ``ml-connector <system> ...``).
+Commands: ``db upgrade``, ``tenants add|list``, ``tokens create|list|revoke``,
+``connections`` (add, set, list), ``mappings show|set|unset``, ``backfill``,
+``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``, ``relay``, ``rotate-keys``,
+``web`` and ``worker``; plus each system's own group (its registry entry's ``cli``, e.g.
+``ml-connector <system> ...``).
+
+Tenants: whoever runs this CLI holds ``DATABASE_URL`` and ``FERNET_KEYS``, i.e. the whole
+service, so without ``--tenant`` (or ``ML_CONNECTOR_TENANT``) a command sees every tenant, like
+an admin token. With ``--tenant T`` it sees only T's connections, jobs and audit trails: another
+tenant's job or connection is "no such …", as through the API. New connections go to
+``--tenant`` (default: the ``default`` tenant).
 """
 from __future__ import annotations
 
@@ -18,6 +25,25 @@ def _settings():
     from connector_tasks import runtime
 
     return runtime.settings()
+
+
+#: ``--tenant``: limit a command to one tenant (a name); default every tenant
+tenant_option = click.option("--tenant", envvar="ML_CONNECTOR_TENANT",
+                             help="only this tenant's rows (default: every tenant; env ML_CONNECTOR_TENANT)")
+
+
+def _scope(tenant: str | None):
+    """The :class:`~connector_tasks.tenants.Scope` of ``--tenant`` (every tenant without one).
+    Raises ClickException for an unknown tenant."""
+    from connector_tasks.core.errors import ConnectorError
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.tenants import scope_of
+
+    with session_scope(_settings().database_url) as s:
+        try:
+            return scope_of(s, tenant)
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
 
 
 @click.group()
@@ -38,6 +64,103 @@ def db_upgrade() -> None:
     s = _settings()
     upgrade(s.database_url)
     click.echo(f"store at {s.database_url.split('@')[-1]} is up to date")
+
+
+@main.group()
+def tenants() -> None:
+    """Tenants (one per customer workspace)."""
+
+
+@tenants.command("add")
+@click.argument("name")
+def tenants_add(name: str) -> None:
+    """Create tenant NAME (letters, digits, '-' and '_')."""
+    from connector_tasks.core.errors import ConnectorError
+    from connector_tasks.store.db import session_scope, upgrade
+    from connector_tasks.tenants import add_tenant
+
+    upgrade(_settings().database_url)
+    with session_scope(_settings().database_url) as s:
+        try:
+            tenant = add_tenant(s, name)
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"tenant {tenant.name} (id {tenant.id}) created")
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """List tenants with their number of connections and active tokens."""
+    from sqlalchemy import func, select
+
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import ApiToken, Connection, Tenant
+
+    with session_scope(_settings().database_url) as s:
+        conns = dict(s.execute(select(Connection.tenant_id, func.count()).group_by(Connection.tenant_id)).all())
+        tokens = dict(s.execute(select(ApiToken.tenant_id, func.count()).where(ApiToken.revoked_at.is_(None))
+                                .group_by(ApiToken.tenant_id)).all())
+        for t in s.scalars(select(Tenant).order_by(Tenant.id)):
+            click.echo(f"{t.id:<5} {t.name:24} connections={conns.get(t.id, 0)}  tokens={tokens.get(t.id, 0)}")
+
+
+@main.group()
+def tokens() -> None:
+    """Operator API tokens (stored hashed; shown once)."""
+
+
+@tokens.command("create")
+@click.option("--tenant", required=True, help="the tenant the token belongs to")
+@click.option("--role", type=click.Choice(["operator", "admin"]), default="operator", show_default=True,
+              help="operator: this tenant only; admin: every tenant")
+@click.option("--label", help="whose token it is")
+def tokens_create(tenant: str, role: str, label: str | None) -> None:
+    """Create an API token; it is printed once (only its SHA-256 is kept)."""
+    from connector_tasks.core.errors import ConnectorError
+    from connector_tasks.store.db import session_scope, upgrade
+    from connector_tasks.tenants import create_token
+
+    upgrade(_settings().database_url)
+    with session_scope(_settings().database_url) as s:
+        try:
+            row, token = create_token(s, tenant, role, label)
+        except ConnectorError as exc:
+            raise click.ClickException(exc.message) from exc
+        token_id = row.id
+    click.echo(f"token #{token_id} ({role} of {tenant}); store it now, it is not shown again:")
+    click.echo(token)
+
+
+@tokens.command("list")
+@tenant_option
+def tokens_list(tenant: str | None) -> None:
+    """List tokens (id, tenant, role, label, created, revoked); never the tokens themselves."""
+    from sqlalchemy import select
+
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import ApiToken, Tenant
+
+    scope = _scope(tenant)
+    with session_scope(_settings().database_url) as s:
+        rows = s.execute(select(ApiToken, Tenant.name).join(Tenant, Tenant.id == ApiToken.tenant_id)
+                         .where(scope.where(ApiToken.tenant_id)).order_by(ApiToken.id)).all()
+        for row, name in rows:
+            click.echo(f"#{row.id:<5} {name:20} {row.role:8} {row.label or '-':24} {row.created_at:%Y-%m-%d %H:%M}"
+                       + (f"  revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else ""))
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID (refused from the next request on)."""
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.tenants import revoke_token
+
+    with session_scope(_settings().database_url) as s:
+        done = revoke_token(s, token_id)
+    if not done:
+        raise click.ClickException(f"no active token #{token_id}")
+    click.echo(f"token #{token_id} revoked")
 
 
 @main.group()
@@ -76,12 +199,15 @@ def _parse_sets(pairs: tuple[str, ...]) -> dict:
 @click.option("--target", "targets", multiple=True, help="a connection this one's data goes to (repeatable)")
 @click.option("--base-url", help="override the system's base URL for this connection")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="a typed setting (repeatable)")
-def connections_add(name, system, account, targets, base_url, sets) -> None:
-    """Create (or update) connection NAME; settings are checked against the system's schema."""
+@click.option("--tenant", envvar="ML_CONNECTOR_TENANT", help="the tenant it belongs to (default: default)")
+def connections_add(name, system, account, targets, base_url, sets, tenant) -> None:
+    """Create (or update) connection NAME of --tenant; settings are checked against the
+    system's schema; its targets must be connections of the same tenant."""
     from connector_tasks.connections import open_connection, write_settings
     from connector_tasks.connectors import registry
     from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope, upgrade
+    from connector_tasks.tenants import tenant_id_of
 
     s = _settings()
     upgrade(s.database_url)
@@ -92,7 +218,7 @@ def connections_add(name, system, account, targets, base_url, sets) -> None:
         changes["base_url"] = base_url
     with session_scope(s.database_url) as session:
         try:
-            conn = open_connection(session, name, system)
+            conn = open_connection(session, name, system, tenant_id=tenant_id_of(session, tenant))
             conn.account = account or conn.account
             write_settings(session, conn, changes)
         except ConnectorError as exc:
@@ -105,15 +231,17 @@ def connections_add(name, system, account, targets, base_url, sets) -> None:
 @connections.command("set")
 @click.argument("name")
 @click.argument("sets", nargs=-1, required=True, metavar="KEY=VALUE...")
-def connections_set(name, sets) -> None:
+@tenant_option
+def connections_set(name, sets, tenant) -> None:
     """Change settings of connection NAME (checked against its system's schema)."""
     from connector_tasks.connections import get_connection, write_settings
     from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope
 
+    scope = _scope(tenant)
     with session_scope(_settings().database_url) as session:
         try:
-            conn = get_connection(session, name)
+            conn = get_connection(session, name, scope=scope)
             new = write_settings(session, conn, _parse_sets(sets))
         except ConnectorError as exc:
             raise click.ClickException(exc.message) from exc
@@ -125,16 +253,19 @@ STATE_SHOWN = ("webhook_status", "events_cursor", "events_polled_at")
 
 
 @connections.command("list")
-def connections_list() -> None:
-    """List connections with their settings and runtime state (never their credentials)."""
+@tenant_option
+def connections_list(tenant) -> None:
+    """List connections (of --tenant, else every tenant's) with their settings and runtime
+    state (never their credentials)."""
     from sqlalchemy import select
 
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
     from connector_tasks.store.models import Connection
 
+    scope = _scope(tenant)
     with session_scope(_settings().database_url) as session:
-        for c in session.scalars(select(Connection).order_by(Connection.id)):
+        for c in session.scalars(select(Connection).where(scope.where(Connection.tenant_id)).order_by(Connection.id)):
             state = {k: v for k, v in repo.all_state(session, c.id).items() if k in STATE_SHOWN}
             click.echo(f"{c.name:20} {c.system:11} {c.status:10} {c.account or '-':40} "
                        f"{json.dumps(c.settings or {})}" + (f" {json.dumps(state)}" if state else ""))
@@ -148,11 +279,16 @@ def mappings() -> None:
 @mappings.command("show")
 @click.argument("connection")
 @click.option("--json", "as_json", is_flag=True)
-def mappings_show(connection: str, as_json: bool) -> None:
+@tenant_option
+def mappings_show(connection: str, as_json: bool, tenant) -> None:
     """Show CONNECTION's effective mapping (defaults and a person's choices)."""
+    from connector_tasks.core.errors import ConnectorError
     from connector_tasks.flows.mapping.edit import show
 
-    m = show(connection)
+    try:
+        m = show(connection, scope=_scope(tenant))
+    except ConnectorError as exc:
+        raise click.ClickException(exc.message) from exc
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
@@ -170,14 +306,16 @@ def mappings_show(connection: str, as_json: bool) -> None:
 @click.argument("ledger")
 @click.option("--earning-type", is_flag=True, help="KEY is an earning type's name, not a pay component")
 @click.option("--wait", default=30.0, show_default=True, help="seconds to wait for the target's agent")
-def mappings_set(connection: str, key: str, ledger: str, earning_type: bool, wait: float) -> None:
+@tenant_option
+def mappings_set(connection: str, key: str, ledger: str, earning_type: bool, wait: float, tenant) -> None:
     """Map pay component KEY (or an earning type) of CONNECTION to LEDGER; the ledger must
     exist in the targets' books (checked through their agents)."""
     from connector_tasks.core.errors import ConnectorError
     from connector_tasks.flows.mapping.edit import set_mapping
 
     try:
-        row = set_mapping(connection, "earning_type" if earning_type else "ledger", key, ledger, wait=wait)
+        row = set_mapping(connection, "earning_type" if earning_type else "ledger", key, ledger, wait=wait,
+                          scope=_scope(tenant))
     except ConnectorError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{row['key']} → {row['ledger']}")
@@ -187,11 +325,16 @@ def mappings_set(connection: str, key: str, ledger: str, earning_type: bool, wai
 @click.argument("connection")
 @click.argument("key")
 @click.option("--earning-type", is_flag=True)
-def mappings_unset(connection: str, key: str, earning_type: bool) -> None:
+@tenant_option
+def mappings_unset(connection: str, key: str, earning_type: bool, tenant) -> None:
     """Drop CONNECTION's mapping of KEY (back to the default ledger)."""
+    from connector_tasks.core.errors import ConnectorError
     from connector_tasks.flows.mapping.edit import unset_mapping
 
-    done = unset_mapping(connection, "earning_type" if earning_type else "ledger", key)
+    try:
+        done = unset_mapping(connection, "earning_type" if earning_type else "ledger", key, scope=_scope(tenant))
+    except ConnectorError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo(f"{key}: " + ("back to the default ledger" if done else "was not mapped"))
 
 
@@ -201,7 +344,8 @@ def mappings_unset(connection: str, key: str, earning_type: bool) -> None:
 @click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="last pay-period day")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="follow the jobs until they end")
 @click.option("--timeout", default=1800.0, show_default=True, help="seconds to follow them")
-def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
+@tenant_option
+def backfill(connection: str, start, end, wait: bool, timeout: float, tenant) -> None:
     """Post every payroll of CONNECTION processed with a pay period within --from..--to
     (payrolls already posted are not posted again), with a progress display. The connection's
     system must offer a backfill (its registry ``source`` module's ``backfill``)."""
@@ -217,9 +361,11 @@ def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
 
     if end < start:
         raise click.ClickException(f"--to {end.date()} is before --from {start.date()}")
+    scope = _scope(tenant)
     with session_scope(_settings().database_url) as s:
         try:
-            spec = registry.get(get_connection(s, connection).system)
+            source = get_connection(s, connection, scope=scope)
+            spec, source_id = registry.get(source.system), source.id
         except ConnectorError as exc:
             raise click.ClickException(exc.message) from exc
     run_backfill = getattr(spec.load("source"), "backfill", None) if spec.source else None
@@ -245,7 +391,8 @@ def backfill(connection: str, start, end, wait: bool, timeout: float) -> None:
     last = None
     while True:
         with session_scope(_settings().database_url) as s:
-            jobs = s.scalars(select(SyncJob).where(SyncJob.flow == flow, SyncJob.source_id.in_(payrolls))).all()
+            jobs = s.scalars(select(SyncJob).where(SyncJob.connection_id == source_id, SyncJob.flow == flow,
+                                                   SyncJob.source_id.in_(payrolls))).all()
             counts: dict[str, int] = {}
             for j in jobs:
                 counts[j.status] = counts.get(j.status, 0) + 1
@@ -272,11 +419,12 @@ def jobs() -> None:
 @jobs.command("list")
 @click.option("--failed", is_flag=True, help="only parked (failed) jobs")
 @click.option("--status", help="only jobs in this state")
-def jobs_list(failed: bool, status: str | None) -> None:
-    """List jobs, newest first."""
+@tenant_option
+def jobs_list(failed: bool, status: str | None, tenant) -> None:
+    """List jobs (of --tenant, else every tenant's), newest first."""
     from connector_tasks.jobs.replay import job_summaries
 
-    rows = job_summaries(status="failed" if failed else status)
+    rows = job_summaries(_scope(tenant), status="failed" if failed else status)
     if not rows:
         click.echo("no jobs")
     for j in rows:
@@ -287,24 +435,27 @@ def jobs_list(failed: bool, status: str | None) -> None:
 
 @jobs.command("replay")
 @click.argument("job_id", type=int)
-def jobs_replay(job_id: int) -> None:
-    """Re-run job JOB_ID under its own idempotency key."""
+@tenant_option
+def jobs_replay(job_id: int, tenant) -> None:
+    """Re-run job JOB_ID (of --tenant) under its own idempotency key."""
     from connector_tasks.jobs.replay import replay_job
 
-    click.echo(json.dumps(replay_job(job_id)))
+    click.echo(json.dumps(replay_job(job_id, scope=_scope(tenant))))
 
 
 @main.command()
 @click.argument("source_id")
 @click.option("--json", "as_json", is_flag=True, help="the whole trail as JSON")
-def audit(source_id: str, as_json: bool) -> None:
+@tenant_option
+def audit(source_id: str, as_json: bool, tenant) -> None:
     """Print the audit trail of SOURCE_ID (a payroll's or employee's id in its source): its
     events, jobs with every attempt and the target's reply, and where it landed."""
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
 
+    scope = _scope(tenant)
     with session_scope(_settings().database_url) as session:
-        trail = repo.audit_trail(session, source_id)
+        trail = repo.audit_trail(session, source_id, scope=scope)
     if as_json:
         click.echo(json.dumps(trail, indent=2))
         return
@@ -345,7 +496,7 @@ def relay(poll: float, batch: int) -> None:
 
 @main.command("rotate-keys")
 def rotate_keys() -> None:
-    """Re-encrypt every stored credential under the newest key of FERNET_KEYS.
+    """Re-encrypt every stored credential (of every tenant) under the newest key of FERNET_KEYS.
 
     Put the new key first in FERNET_KEYS (keep the old ones after it), run this, then drop
     the old keys.

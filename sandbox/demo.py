@@ -235,6 +235,7 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
 
         from connector_tasks.store import repo
         from connector_tasks.store.db import session_scope
+        from connector_tasks.tenants import ALL_TENANTS
 
         for source in sources:
             source_title = registry.get(source.system).title
@@ -263,7 +264,7 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
             echo("")
             echo(f"Audit trail of {source_id}:")
             with session_scope(settings.database_url) as s:
-                echo(json.dumps(repo.audit_trail(s, source_id), indent=2, default=str))
+                echo(json.dumps(repo.audit_trail(s, source_id, scope=ALL_TENANTS), indent=2, default=str))
         echo(f"\nDemo finished in {time.monotonic() - started:.1f} s end to end.")
         if keep_running:
             echo("Services keep running; Ctrl-C stops them.")

@@ -26,7 +26,12 @@ def create_app(settings=None) -> Flask:
     if not s.is_production:
         upgrade(s.database_url)
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=s.secret_key, MAX_CONTENT_LENGTH=s.max_webhook_bytes)
+    app.config.update(SECRET_KEY=s.secret_key, MAX_CONTENT_LENGTH=s.max_webhook_bytes,
+                      # the operator's OAuth session (webapp/oauth.py): sent on the provider's
+                      # top-level redirect back (Lax), never to scripts, only over HTTPS when
+                      # the service is served over HTTPS
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SECURE=s.public_base_url.startswith("https://"))
     app.session_interface = _NoWebhookSessions()
 
     from webapp.api import bp as api_bp

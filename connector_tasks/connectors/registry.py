@@ -52,8 +52,9 @@ class SystemSpec:
       ``event_version(event)``, ports factories); ``target``: the module of its target side
       (``journal_payload``, ``employee_payload``, ``masters_payload``, ``ledger_check``).
     * ``webhook``: the webhook receiver object (``receive(connection, body, headers) ->
-      WebhookReply``); ``oauth``: the OAuth provider (``start(connection, redirect_uri)``,
-      ``callback(code, state, redirect_uri)``); ``cli``: a click group added to
+      WebhookReply``); ``oauth``: the OAuth provider (``authorization_url(connection,
+      redirect_uri, state)``, ``complete(connection, code, redirect_uri, replace=)``; the web
+      app authenticates the operator and binds ``state``, see ``webapp/oauth.py``); ``cli``: a click group added to
       ``ml-connector``.
     * ``aliases``: other names the vendor goes by in text (``tally`` for TallyPrime);
       ``folders``: folders outside ``connectors/<name>/`` and ``sandbox/<name>/`` that belong to

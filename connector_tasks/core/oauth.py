@@ -10,6 +10,13 @@ single-flight refresh.
   rotated pair before the new access token is used).
 * :class:`BearerAuth`: ``Authorization: Bearer`` for :meth:`connector_tasks.core.client.
   JsonApiClient._call`, renewed once on a 401.
+* Connecting an account (authorization-code flow): :class:`ConnectStates` keeps each
+  ``state`` with the connection, the operator's token id, the operator's browser session and
+  whether the operator chose to replace the connected account; :class:`HeldTokens` holds the
+  tokens of a code exchange until the provider has checked the account they reach
+  (:class:`AccountMismatchError` otherwise, and nothing is saved). RFC 6749 §10.12 (CSRF: bind
+  ``state`` to the user-agent's authenticated state),
+  https://www.rfc-editor.org/rfc/rfc6749#section-10.12 .
 
 Sources: RFC 6749 §5.1 token response (``access_token``, ``refresh_token``, ``expires_in``
 seconds, ``scope``), https://www.rfc-editor.org/rfc/rfc6749#section-5.1 ; refresh-token
@@ -19,12 +26,16 @@ token endpoint and rotation rule.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import secrets
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, ContextManager, Mapping, Protocol
 
-from connector_tasks.core.errors import AuthError
+from connector_tasks.core.errors import AuthError, ConfigurationError
 
 REFRESH_MARGIN = 60.0   # seconds before expires_at at which an access token counts as expired
 
@@ -160,3 +171,74 @@ class BearerAuth:
         """The headers ``sent`` drew a 401: renew unless another worker already did."""
         failed = sent.get("Authorization", "").removeprefix("Bearer ")
         refresh_under_lock(self.store, failed, self.renew, margin=self.margin)
+
+
+class AccountMismatchError(ConfigurationError):
+    """An OAuth callback reached an account other than the one the connection is connected to,
+    and the operator did not choose to replace it; nothing was saved."""
+
+
+@dataclass(frozen=True)
+class PendingConnect:
+    """One started authorization: ``connection`` (its name), ``token_id`` (the operator's API
+    token; 0 for the legacy ``API_TOKEN``), ``session`` (the nonce of the operator's browser
+    session the callback must come back in), ``replace`` (the operator chose to replace the
+    connected account)."""
+
+    connection: str
+    token_id: int
+    session: str
+    replace: bool = False
+
+
+class ConnectStates:
+    """``state`` values of started authorizations in Redis (``oauth-state:<state>``, a JSON
+    :class:`PendingConnect`), valid ``ttl`` seconds and single use (``GETDEL``)."""
+
+    def __init__(self, redis, ttl: int = 600):
+        self.redis = redis
+        self.ttl = ttl
+
+    def issue(self, pending: PendingConnect) -> str:
+        """A new random ``state`` (32 bytes, URL-safe) kept with ``pending``."""
+        state = secrets.token_urlsafe(32)
+        self.redis.set(f"oauth-state:{state}", json.dumps(pending.__dict__), ex=self.ttl)
+        return state
+
+    def take(self, state: str) -> PendingConnect | None:
+        """The :class:`PendingConnect` of ``state``, removed (single use); ``None`` when it is
+        unknown, expired, already used or malformed."""
+        if not state or len(state) > 128:
+            return None
+        raw = self.redis.getdel(f"oauth-state:{state}")
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return PendingConnect(connection=str(data["connection"]), token_id=int(data["token_id"]),
+                                  session=str(data["session"]), replace=bool(data.get("replace")))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+class HeldTokens:
+    """A :class:`TokenStore` in memory for one code exchange: the tokens stay here until the
+    provider has checked the account they reach, then are saved to the connection's store."""
+
+    def __init__(self):
+        self.tokens: TokenSet | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> TokenSet | None:
+        """The held tokens, or ``None``."""
+        return self.tokens
+
+    def save(self, tokens: TokenSet) -> None:
+        """Hold ``tokens``."""
+        self.tokens = tokens
+
+    @contextlib.contextmanager
+    def lock(self):
+        """A process-local lock (one exchange, one thread)."""
+        with self._lock:
+            yield

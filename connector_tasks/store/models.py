@@ -1,5 +1,10 @@
 """SQLAlchemy 2 models of the store and the audit trail.
 
+* :class:`Tenant`: one customer (workspace). Every connection and every job carries its
+  ``tenant_id``; events, attempts, state, mappings and external references belong to the
+  tenant of their connection (or job). See "Tenant scoping" in ``docs/architecture.md``.
+* :class:`ApiToken`: an operator's API credential (SHA-256 of the token, never the token),
+  with a role (``operator`` of one tenant, ``admin`` of the service) and a revocation time.
 * :class:`Connection`: one linked account of one system, credentials encrypted, typed
   settings (the system's settings dataclass, validated when written).
 * :class:`ConnectionState`: what the connector learns while it runs, one row per connection
@@ -34,8 +39,39 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
+#: the tenant every row created before tenants existed belongs to (migration 0005), and the
+#: tenant of the demo and the kits
+DEFAULT_TENANT_ID = 1
+DEFAULT_TENANT = "default"
+
+
+class Tenant(Base):
+    """A customer's workspace: ``name`` (unique, letters, digits, ``-`` and ``_``)."""
+
+    __tablename__ = "tenant"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class ApiToken(Base):
+    """An operator credential of tenant ``tenant_id``: ``token_hash`` is the hex SHA-256 of the
+    token (the token itself is shown once, at creation, and never stored); ``role`` is
+    ``operator`` (sees its own tenant only) or ``admin`` (sees every tenant); ``revoked_at``
+    is set when revoked (the token is refused from then on); ``label`` says whose it is."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    label: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Connection(Base):
-    """A connected account: ``system`` (a registry name), ``account`` (the account in that
+    """A connected account of tenant ``tenant_id``: ``system`` (a registry name), ``account`` (the account in that
     system: a company id or name), ``credentials`` (Fernet token of a JSON dict), ``settings``
     (the system's settings dataclass as JSON: targets, URLs, options), ``status``
     (``pending``, ``connected``)."""
@@ -43,6 +79,8 @@ class Connection(Base):
     __tablename__ = "connection"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", name="fk_connection_tenant_id_tenant"),
+                                           default=DEFAULT_TENANT_ID, nullable=False, index=True)
     system: Mapped[str] = mapped_column(String(32), nullable=False)
     account: Mapped[str | None] = mapped_column(String(255))
     credentials: Mapped[str | None] = mapped_column(Text)
@@ -92,8 +130,9 @@ class InboundEvent(Base):
 
 
 class SyncJob(Base):
-    """One unit of work: ``flow`` applied to ``source_id`` of source connection
-    ``connection_id`` for target connection ``target_id``, under ``idempotency_key`` (the key
+    """One unit of work of tenant ``tenant_id`` (its source connection's tenant, copied so
+    that the operator's job list filters on one indexed column): ``flow`` applied to
+    ``source_id`` of source connection ``connection_id`` for target connection ``target_id``, under ``idempotency_key`` (the key
     the target is asked about before any write).
 
     ``status`` (:class:`~connector_tasks.jobs.states.JobStatus`): queued → running → posting →
@@ -107,8 +146,13 @@ class SyncJob(Base):
     __tablename__ = "sync_job"
     __table_args__ = (UniqueConstraint("connection_id", "target_id", "flow", "source_id",
                                        name="uq_sync_job_conn_target_flow_source"),
-                      Index("ix_sync_job_status_lease", "status", "lease_until"))
+                      Index("ix_sync_job_status_lease", "status", "lease_until"),
+                      Index("ix_sync_job_tenant_id_id", "tenant_id", "id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # no foreign key: it is copied from the source connection in the job's INSERT (which
+    # already checks that connection), and a second key would make every job insert on
+    # PostgreSQL lock the tenant's row, shared by all its connections (see migration 0003)
+    tenant_id: Mapped[int] = mapped_column(Integer, nullable=False)
     flow: Mapped[str] = mapped_column(String(64), nullable=False)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"), nullable=False)
     target_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id", name="fk_sync_job_target_id_connection"))

@@ -156,16 +156,19 @@ def find_job(session: Session, *, connection_id: int, target_id: int | None, flo
 def claim_job(session: Session, *, flow: str, connection_id: int, target_id: int | None, source_id: str,
               key: str, event_id: int | None = None, version: int | None = None) -> tuple[SyncJob, bool]:
     """The job of (connection, target, flow, source id), created ``queued`` under ``key`` with
-    source version ``version`` if new (a concurrent creator's row is returned instead);
-    returns (job, created)."""
+    source version ``version`` if new (a concurrent creator's row is returned instead), in the
+    tenant of connection ``connection_id``; returns (job, created)."""
     job = find_job(session, connection_id=connection_id, target_id=target_id, flow=flow, source_id=source_id)
     if job is not None:
         return job, False
     from connector_tasks.jobs.states import JobStatus
 
+    # the job's tenant is its source connection's, read by the INSERT itself
+    tenant = select(Connection.tenant_id).where(Connection.id == connection_id).scalar_subquery()
     return _insert_unique(session, SyncJob(flow=flow, connection_id=connection_id, target_id=target_id,
-                                           source_id=source_id, idempotency_key=key, event_id=event_id,
-                                           source_version=version, revision=1, status=JobStatus.QUEUED.value),
+                                           tenant_id=tenant, source_id=source_id, idempotency_key=key,
+                                           event_id=event_id, source_version=version, revision=1,
+                                           status=JobStatus.QUEUED.value),
                           lambda: find_job(session, connection_id=connection_id, target_id=target_id, flow=flow,
                                            source_id=source_id))
 
@@ -246,12 +249,22 @@ def set_mapping(session: Session, connection_id: int, kind: str, key: str, value
     return row
 
 
-def audit_trail(session: Session, source_id: str) -> dict:
-    """Everything known about a source object: events, jobs with attempts, external refs."""
-    events = session.scalars(select(InboundEvent).where(InboundEvent.entity_id == source_id)
-                             .order_by(InboundEvent.id)).all()
-    jobs = session.scalars(select(SyncJob).where(SyncJob.source_id == source_id).order_by(SyncJob.id)).all()
-    refs = session.scalars(select(ExternalRef).where(ExternalRef.source_id == source_id)).all()
+def audit_trail(session: Session, source_id: str, *, scope) -> dict:
+    """Everything ``scope`` (a :class:`connector_tasks.tenants.Scope`) may see about a source
+    object: events (of the scope's connections; an event of no connection only for every
+    tenant), jobs with attempts (by the job's tenant), external refs (of the scope's target
+    connections). Another tenant's rows are left out, so the trail reads as if they did not
+    exist."""
+    events_q = select(InboundEvent).where(InboundEvent.entity_id == source_id)
+    refs_q = select(ExternalRef).where(ExternalRef.source_id == source_id)
+    if not scope.everything:
+        mine = select(Connection.id).where(scope.where(Connection.tenant_id))
+        events_q = events_q.where(InboundEvent.connection_id.in_(mine))
+        refs_q = refs_q.where(ExternalRef.connection_id.in_(mine))
+    events = session.scalars(events_q.order_by(InboundEvent.id)).all()
+    jobs = session.scalars(select(SyncJob).where(SyncJob.source_id == source_id, scope.where(SyncJob.tenant_id))
+                           .order_by(SyncJob.id)).all()
+    refs = session.scalars(refs_q).all()
     return {
         "source_id": source_id,
         "events": [{"id": e.id, "uuid": e.event_uuid, "type": e.event_type, "source": e.source,

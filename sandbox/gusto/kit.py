@@ -32,26 +32,58 @@ class _Form(HTMLParser):
             self.fields.setdefault(a["name"], a.get("value", ""))
 
 
-def connect_gusto_company(web_url: str, connection: str) -> dict:
-    """Act as the user's browser through the OAuth authorization-code flow: our start URL →
-    the provider's consent page → "Allow" → our callback. Returns the callback's JSON. Raises
-    RuntimeError naming the step that answered unexpectedly."""
-    browser = requests.Session()
-    r = browser.get(f"{web_url}/oauth/gusto/start", params={"connection": connection}, allow_redirects=False)
-    if r.status_code != 302:
-        raise RuntimeError(f"OAuth start answered {r.status_code}: {r.text[:300]}")
-    consent_url = r.headers["Location"]
+def operator_token(connection: str, role: str = "operator") -> str:
+    """A new API token of the tenant that owns ``connection`` (as ``ml-connector tokens create
+    --tenant <its tenant>`` makes one), from the store of the current settings."""
+    from connector_tasks import runtime
+    from connector_tasks.connections import get_connection
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import Tenant
+    from connector_tasks.tenants import create_token
+
+    with session_scope(runtime.settings().database_url) as s:
+        tenant = s.get(Tenant, get_connection(s, connection).tenant_id)
+        _row, token = create_token(s, tenant.name, role, label=f"sandbox connect {connection}")
+    return token
+
+
+def approve_consent(consent_url: str, company: str | None = None,
+                    browser: requests.Session | None = None) -> str:
+    """Act as the Gusto user on the consent page at ``consent_url``: choose ``company`` (a
+    company uuid; default the page's first) and press "Allow". Returns the callback URL the
+    provider redirects to (with ``code`` and ``state``). Raises RuntimeError naming the step
+    that answered unexpectedly."""
+    browser = browser or requests.Session()
     page = browser.get(consent_url, allow_redirects=False)
     if page.status_code == 302:  # provider approved without a page
-        callback = page.headers["Location"]
-    else:
-        form = _Form()
-        form.feed(page.text)
-        action = requests.compat.urljoin(consent_url, form.action or consent_url)
-        r = browser.post(action, data=form.fields, allow_redirects=False)
-        if r.status_code != 302:
-            raise RuntimeError(f"consent page answered {r.status_code}: {r.text[:300]}")
-        callback = r.headers["Location"]
+        return page.headers["Location"]
+    form = _Form()
+    form.feed(page.text)
+    if company is not None:
+        form.fields["company_uuid"] = company
+    action = requests.compat.urljoin(consent_url, form.action or consent_url)
+    r = browser.post(action, data=form.fields, allow_redirects=False)
+    if r.status_code != 302:
+        raise RuntimeError(f"consent page answered {r.status_code}: {r.text[:300]}")
+    return r.headers["Location"]
+
+
+def connect_gusto_company(web_url: str, connection: str, token: str | None = None, *,
+                          replace: bool = False, company: str | None = None) -> dict:
+    """Act as the operator's browser through the OAuth authorization-code flow: our start URL
+    (authenticated with ``token``, an operator token of the connection's tenant: a new one
+    from :func:`operator_token` when not given; ``replace``: re-point a connected connection)
+    → the provider's consent page → "Allow" (``company``: the company chosen there) → our
+    callback, in the same cookie session. Returns the callback's JSON. Raises RuntimeError
+    naming the step that answered unexpectedly."""
+    browser = requests.Session()
+    token = token or operator_token(connection)
+    params = {"connection": connection, **({"replace": "1"} if replace else {})}
+    r = browser.get(f"{web_url}/oauth/gusto/start", params=params, allow_redirects=False,
+                    headers={"Authorization": f"Bearer {token}"})
+    if r.status_code != 302:
+        raise RuntimeError(f"OAuth start answered {r.status_code}: {r.text[:300]}")
+    callback = approve_consent(r.headers["Location"], company, browser)
     r = browser.get(callback, allow_redirects=False)
     if r.status_code != 200:
         raise RuntimeError(f"OAuth callback answered {r.status_code}: {r.text[:300]}")

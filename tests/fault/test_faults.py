@@ -21,6 +21,7 @@ from config.settings import child_environment
 from tests.harness import GUSTO_CONN, TALLY_CONN, TallyKit
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
+from connector_tasks.tenants import ALL_TENANTS
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +200,7 @@ def test_xml_bomb_in_a_tally_reply_parks_the_job_then_replay_posts_once(dep):
     job = dep.wait_for_job(pid)
     assert job["status"] == "failed" and "entity declarations are not allowed" in job["last_error"]
     assert vouchers_for(dep, pid) == []
-    replay_job(job["id"])
+    replay_job(job["id"], scope=ALL_TENANTS)
     assert_posted_once(dep, pid)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
+from connector_tasks.tenants import ALL_TENANTS
 from tests.harness import DEMO_COMPANY_NAME, GUSTO_CONN
 
 pytestmark = pytest.mark.integration
@@ -168,9 +169,9 @@ def test_a_mapping_to_a_missing_ledger_is_refused_with_its_name(deployment):
     from connector_tasks.flows.mapping.edit import set_mapping, show
 
     with pytest.raises(MappingError, match="'HDFC Salary A/c' does not exist"):
-        set_mapping(GUSTO_CONN, "ledger", "net_pay", "HDFC Salary A/c")
-    assert not next(c for c in show(GUSTO_CONN)["components"] if c["component"] == "net_pay")["mapped"]
-    row = set_mapping(GUSTO_CONN, "ledger", "net_pay", "Salaries Payable")  # exists (reference data)
+        set_mapping(GUSTO_CONN, "ledger", "net_pay", "HDFC Salary A/c", scope=ALL_TENANTS)
+    assert not next(c for c in show(GUSTO_CONN, scope=ALL_TENANTS)["components"] if c["component"] == "net_pay")["mapped"]
+    row = set_mapping(GUSTO_CONN, "ledger", "net_pay", "Salaries Payable", scope=ALL_TENANTS)  # exists (reference data)
     assert row["ledger"] == "Salaries Payable"
     cli = __import__("connector_tasks.cli", fromlist=["main"]).main
     out = CliRunner().invoke(cli, ["mappings", "set", GUSTO_CONN, "Bonus", "Staff Bonus", "--earning-type"])

@@ -16,6 +16,7 @@ from connector_tasks.jobs.states import JobStatus, transition
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncJob
+from connector_tasks.tenants import ALL_TENANTS
 from sandbox.acumatica.server import serve as serve_acumatica
 from tests.harness import DEMO_PAYROLL, GUSTO_CONN
 from tests.harness import deployment_on
@@ -142,7 +143,7 @@ def test_replay_after_the_reference_is_lost_finds_the_journal_and_posts_nothing(
         transition(job, JobStatus.QUEUED)  # as if the job had been parked before it learnt the batch
         transition(job, JobStatus.FAILED, error="the reference was lost")
         job.target_ref, job_id = None, job.id
-    assert replay_job(job_id)["replayed"] is True
+    assert replay_job(job_id, scope=ALL_TENANTS)["replayed"] is True
     job = dep.wait_for_job(DEMO_PAYROLL)
     assert job["status"] == "done", job["last_error"]
     assert job["target_ref"] == batch["BatchNbr"]

@@ -18,6 +18,7 @@ from connector_tasks.connectors.ifs_cloud.vouchers import reference_of
 from connector_tasks.jobs.replay import replay_job
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import ExternalRef, SyncJob
+from connector_tasks.tenants import ALL_TENANTS
 from sandbox.ifs_cloud.kit import IFS_CONN, IfsKit
 from tests.harness import DEMO_PAYROLL, GUSTO_CONN, deployment_with
 
@@ -185,7 +186,7 @@ def test_a_closed_period_parks_naming_it_then_posts_once_after_it_is_opened_and_
     ref = reference_of(f"gusto-payroll-{pid}")
     assert not [t for t in kit.state()["tables"].get("ext_transaction", []) if t["LoadId"] == ref]  # nothing written
     kit.admin("faults", {"kind": "period", "company": "10", "year": 2021, "period": 3, "status": "Open"})
-    assert replay_job(job["id"])["replayed"] is True
+    assert replay_job(job["id"], scope=ALL_TENANTS)["replayed"] is True
     job = _wait(dep, pid)
     assert job["status"] == "done", job["last_error"]
     [(_, (header, rows))] = kit.vouchers(job["target_ref"]).items()
@@ -375,4 +376,4 @@ def test_the_cli_connects_maps_and_pings_and_ledger_mappings_are_checked_against
     try:
         assert run("mappings", "set", GUSTO_CONN, "net_pay", "Salaries Payable").exit_code == 0
     finally:
-        unset_mapping(GUSTO_CONN, "ledger", "net_pay")
+        unset_mapping(GUSTO_CONN, "ledger", "net_pay", scope=ALL_TENANTS)

@@ -16,6 +16,7 @@ from tests.harness import DEMO_PAYROLL, GUSTO_CONN
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, InboundEvent, Mapping, SyncAttempt, SyncJob
+from connector_tasks.tenants import ALL_TENANTS
 
 pytestmark = pytest.mark.integration
 
@@ -137,15 +138,15 @@ def test_tally_lineerror_parks_the_job_with_tallys_text_and_replay_posts_once(de
     assert job["status"] == "failed"
     assert "Date is not within the financial period" in job["last_error"]  # Tally's own LINEERROR text
     assert not [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
-    assert job["id"] in [j["id"] for j in job_summaries(status="failed")]
+    assert job["id"] in [j["id"] for j in job_summaries(ALL_TENANTS, status="failed")]
     # the accountant opens the earlier financial year in Tally; the replay then posts once
     requests.post(f"{deployment.tally_url}/_sandbox/companies", timeout=10,
                   json={"name": "Demo Trading Co", "books_from": "20190401"}).raise_for_status()
-    assert replay_job(job["id"])["replayed"] is True
+    assert replay_job(job["id"], scope=ALL_TENANTS)["replayed"] is True
     replayed = deployment.wait_for_job(pid)
     assert replayed["status"] == "done", replayed["last_error"]
     assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]) == 1
-    assert replay_job(job["id"]) == {"job": job["id"], "replayed": False, "reason": "already done",
+    assert replay_job(job["id"], scope=ALL_TENANTS) == {"job": job["id"], "replayed": False, "reason": "already done",
                                      "target_ref": replayed["target_ref"]}
     assert len([v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]) == 1
 
@@ -166,5 +167,5 @@ def test_a_mapping_to_a_ledger_tally_lacks_is_parked_naming_it_before_any_import
     assert not [v for v in deployment.vouchers() if v["remote_id"] == f"gusto-payroll-{pid}"]
     with session_scope(deployment.settings.database_url) as s:
         s.execute(delete(Mapping))
-    assert replay_job(job["id"])["replayed"] is True
+    assert replay_job(job["id"], scope=ALL_TENANTS)["replayed"] is True
     assert deployment.wait_for_job(pid)["status"] == "done"

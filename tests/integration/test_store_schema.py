@@ -135,3 +135,41 @@ def test_two_writers_merging_different_settings_keys_both_keep_their_change(empt
             "pay_schedules": [{"uuid": "ps-1"}]}
     with session_scope(empty_store) as s, pytest.raises(ValueError):
         repo.merge_settings(s, conn_id, {"bad key": 1})
+
+
+def test_tenants_migration_puts_existing_rows_in_the_default_tenant(empty_store):
+    """0005 on a store with rows: the default tenant (id 1) owns every connection and job; a
+    tenant added afterwards gets the next id (the PostgreSQL sequence moved past 1); a new job
+    takes its source connection's tenant."""
+    from connector_tasks.store import repo
+    from connector_tasks.store.db import session_scope
+    from connector_tasks.store.models import Connection, Tenant
+    from connector_tasks.tenants import add_tenant
+
+    upgrade(empty_store, "0004")
+    engine = create_engine(empty_store)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO connection (name, system, settings, status, created_at, updated_at) "
+                              "VALUES ('c', 'gusto', '{}', 'connected', :t, :t)"), {"t": "2026-01-01 00:00:00"})
+            conn.execute(text("INSERT INTO sync_job (flow, connection_id, source_id, idempotency_key, status, warnings, "
+                              "attempts, revision, created_at, updated_at) SELECT 'payroll', id, 'p', 'k', 'done', "
+                              "'[]', 1, 1, :t, :t FROM connection"), {"t": "2026-01-01 00:00:00"})
+        upgrade(empty_store)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id, name FROM tenant")).all() == [(1, "default")]
+            assert conn.execute(text("SELECT tenant_id FROM connection")).scalar() == 1
+            assert conn.execute(text("SELECT tenant_id FROM sync_job")).scalar() == 1
+            assert "ix_sync_job_tenant_id_id" in [i["name"] for i in inspect(conn).get_indexes("sync_job")]
+    finally:
+        engine.dispose()
+    with session_scope(empty_store) as s:
+        other = add_tenant(s, "acme")
+        assert other.id == 2
+        s.add(Connection(name="acme-gusto", system="gusto", settings={}, tenant_id=other.id))
+        s.flush()
+        conn_id = s.scalar(text("SELECT id FROM connection WHERE name = 'acme-gusto'"))
+        job, created = repo.claim_job(s, flow="payroll", connection_id=conn_id, target_id=None, source_id="p2",
+                                      key="k2")
+        assert created and job.tenant_id == 2
+        assert s.get(Tenant, 2).name == "acme"

@@ -34,12 +34,15 @@ def acumatica() -> None:
 @click.option("--subaccount", default="000-000", show_default=True, help="default subaccount")
 @click.option("--requests-per-minute", type=int, help="licence limit: API requests per minute")
 @click.option("--concurrent-requests", type=int, help="licence limit: concurrent API requests")
+@click.option("--workspace", help="the ml-connector tenant the connection belongs to (default: default); "
+                                  "--tenant is Acumatica's own tenant")
 def connect(name, base_url, endpoint_version, tenant, branch, ledger, auth, client_id, client_secret,
-            username, password, release, subaccount, requests_per_minute, concurrent_requests) -> None:
+            username, password, release, subaccount, requests_per_minute, concurrent_requests, workspace) -> None:
     """Create or update Acumatica connection NAME (credentials stored encrypted)."""
     from connector_tasks.connections import save_connection
     from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope, upgrade
+    from connector_tasks.tenants import tenant_id_of
 
     if auth == "oauth" and not (client_id and client_secret):
         raise click.UsageError("--auth oauth needs --client-id and --client-secret")
@@ -49,7 +52,7 @@ def connect(name, base_url, endpoint_version, tenant, branch, ledger, auth, clie
     upgrade(_url())
     try:
         with session_scope(_url()) as s:
-            save_connection(s, name, "acumatica", account=tenant, credentials=creds, settings={
+            save_connection(s, name, "acumatica", tenant_id=tenant_id_of(s, workspace), account=tenant, credentials=creds, settings={
                 "base_url": base_url.rstrip("/"), "endpoint_version": endpoint_version, "branch": branch,
                 "ledger": ledger, "auth": auth, "release": release, "subaccount": subaccount,
                 "requests_per_minute": requests_per_minute, "concurrent_requests": concurrent_requests})

@@ -9,7 +9,6 @@ limits (200 requests per rolling 60 s per grant), https://docs.gusto.com/app-int
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 
 from connector_tasks import runtime
@@ -27,8 +26,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "gusto"
 SUBSCRIPTION_TYPES = ["Company", "Employee", "Payroll"]
-#: seconds an OAuth ``state`` stays valid in Redis
-STATE_TTL = 600
 
 
 def gusto_client(conn) -> GustoClient:
@@ -54,46 +51,59 @@ def gusto_client(conn) -> GustoClient:
 
 
 class GustoOAuth:
-    """The OAuth provider of Gusto connections (``/oauth/gusto/start`` and ``/callback``)."""
+    """The OAuth provider of Gusto connections (``/oauth/gusto/start`` and ``/callback``; the
+    web app authenticates the operator, checks the connection is in their tenant and binds
+    ``state`` to their session before calling these)."""
 
     system = SYSTEM
 
-    def start(self, connection_name: str, redirect_uri: str) -> str:
-        """The Gusto authorize URL for ``connection_name``; its ``state`` is kept 10 min in
-        Redis. Raises ConfigurationError for an unknown or non-Gusto connection."""
+    def authorization_url(self, connection_name: str, redirect_uri: str, state: str) -> str:
+        """The Gusto authorize URL for ``connection_name`` carrying ``state``. Raises
+        ConfigurationError for an unknown or non-Gusto connection."""
         with session_scope(runtime.settings().database_url) as s:
             conn = find_connection(s, connection_name, system=SYSTEM)
             if conn is None:
                 raise ConfigurationError(f"no Gusto connection named {connection_name!r}")
             client = gusto_client(conn)
-        state = secrets.token_urlsafe(24)
-        runtime.redis_client().set(f"oauth-state:{state}", connection_name, ex=STATE_TTL)
         return client.authorization_url(redirect_uri, state)
 
-    def callback(self, code: str, state: str, redirect_uri: str) -> Connection:
-        """Exchange ``code`` for tokens (saved encrypted) and learn the company, then queue the
-        reference data (earning types and pay schedules → the targets' ledgers); returns the
-        connection. Raises AuthError for an unknown or expired ``state``."""
-        name = runtime.redis_client().getdel(f"oauth-state:{state}")
-        if not name:
-            raise AuthError("OAuth state is unknown or expired; start the connection again", system=SYSTEM)
-        name = name.decode()
+    def complete(self, connection_name: str, code: str, redirect_uri: str, *, replace: bool = False) -> Connection:
+        """Exchange ``code`` for tokens and learn the company they reach; when the connection
+        is already connected to another company and ``replace`` is false, raise
+        :class:`~connector_tasks.core.oauth.AccountMismatchError` and save nothing (the old
+        grant keeps working). Otherwise save the tokens encrypted, record the company, and
+        queue the reference data (earning types and pay schedules → the targets' ledgers);
+        returns the connection. Raises AuthError when Gusto refuses the code or the token
+        reaches no company."""
+        from connector_tasks.core.oauth import AccountMismatchError, HeldTokens
+
         with session_scope(runtime.settings().database_url) as s:
-            conn = get_connection(s, name, system=SYSTEM)
+            conn = get_connection(s, connection_name, system=SYSTEM)
             client = gusto_client(conn)
+            conn_id, connected = conn.id, conn.account if conn.status == "connected" else None
+        held = HeldTokens()
+        client.token_store = held
         tokens = client.exchange_code(code, redirect_uri)
         company = tokens.company_uuid
         if not company:
             raise AuthError("the token reaches no company (token_info named none)", system=SYSTEM)
+        if connected and connected != company and not replace:
+            raise AccountMismatchError(
+                f"connection {connection_name!r} is connected to Gusto company {connected}; this approval "
+                f"reached company {company}. Nothing was changed; start again with replace=1 to re-point it",
+                system=SYSTEM)
+        store = StoredTokens(conn_id, TokenSet, system=SYSTEM)
+        with store.lock():
+            store.save(tokens)
         with session_scope(runtime.settings().database_url) as s:
-            conn = s.get(Connection, conn.id)
+            conn = s.get(Connection, conn_id)
             conn.account = company
             conn.status = "connected"
             has_target = bool(target_names(conn))
         if has_target:  # reference data on connect: earning types → ledgers in the targets
             from connector_tasks.celery_app import app
 
-            app.send_task("gusto.sync_reference_data", args=[name])
+            app.send_task("gusto.sync_reference_data", args=[connection_name])
         return conn
 
 

@@ -38,17 +38,19 @@ def ifs_cloud() -> None:
 @click.option("--employee-sync", type=click.Choice(["customer", "project_resource"]), default="customer",
               show_default=True)
 @click.option("--currency", default="USD", show_default=True)
+@click.option("--tenant", help="the ml-connector tenant the connection belongs to (default: default)")
 def connect(name, system_url, namespace, client_id, client_secret, default_company, voucher_route, voucher_type,
-            settlement, bank_account, employee_sync, currency) -> None:
+            settlement, bank_account, employee_sync, currency, tenant) -> None:
     """Create or update IFS Cloud connection NAME (the IAM client's secret is stored encrypted)."""
     from connector_tasks.connections import save_connection
     from connector_tasks.core.errors import ConnectorError
     from connector_tasks.store.db import session_scope, upgrade
+    from connector_tasks.tenants import tenant_id_of
 
     upgrade(_url())
     try:
         with session_scope(_url()) as s:
-            save_connection(s, name, "ifs_cloud", account=namespace, credentials={
+            save_connection(s, name, "ifs_cloud", tenant_id=tenant_id_of(s, tenant), account=namespace, credentials={
                 "client_id": client_id, "client_secret": client_secret}, settings={
                 "system_url": system_url.rstrip("/"), "namespace": namespace, "default_company": default_company,
                 "voucher_route": voucher_route, "voucher_type": voucher_type, "settlement": settlement,

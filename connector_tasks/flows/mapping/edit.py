@@ -5,6 +5,9 @@ A mapping names a ledger a person keeps in their books, so it is checked against
 ledgers of each target that can tell (its target side's ``missing_ledgers``, e.g. through the
 agent beside the books, since only the agent can reach them) before it is saved. A mapping to a
 ledger that does not exist is refused with the ledger's name.
+
+Every function takes the caller's ``scope`` (:class:`connector_tasks.tenants.Scope`): a
+connection of another tenant is "no connection named …", like one that does not exist.
 """
 from __future__ import annotations
 
@@ -22,15 +25,15 @@ from connector_tasks.store.models import Mapping
 KINDS = ("ledger", "earning_type")
 
 
-def show(connection_name: str) -> dict:
+def show(connection_name: str, *, scope) -> dict:
     """The connection's effective payroll mapping: ``{"components": [{component, side, ledger,
     group, mapped}], "earning_types": [{earning_type, ledger, mapped}], "cost_category"}``
     (``mapped``: a person chose it; otherwise the default). Raises ConfigurationError for an
-    unknown connection."""
+    unknown connection (or one outside ``scope``)."""
     from connector_tasks.flows.payroll import payroll_mapping
 
     with session_scope(runtime.settings().database_url) as s:
-        conn = get_connection(s, connection_name)
+        conn = get_connection(s, connection_name, scope=scope)
         mapping: PayrollMapping = payroll_mapping(s, conn)
         overrides = repo.mapping_overrides(s, conn.id)
         earnings = repo.mapping_overrides(s, conn.id, kind="earning_type")
@@ -68,7 +71,7 @@ def _target_ledgers_missing(connection_name: str, names: list[str], wait: float)
     return missing, " and ".join(places)
 
 
-def set_mapping(connection_name: str, kind: str, key: str, ledger: str, *, wait: float = 30.0) -> dict:
+def set_mapping(connection_name: str, kind: str, key: str, ledger: str, *, scope, wait: float = 30.0) -> dict:
     """Map ``key`` (a pay component for ``kind="ledger"``, an earning type's name for
     ``kind="earning_type"``) of a payroll source connection to ``ledger``, after checking the ledger
     exists in the target's books. Returns the saved row as a dict.
@@ -84,22 +87,25 @@ def set_mapping(connection_name: str, kind: str, key: str, ledger: str, *, wait:
         raise MappingError(f"mapping of {key!r} names no ledger")
     if kind == "ledger" and key not in COMPONENT_KEYS:
         raise MappingError(f"unknown pay component {key!r}; known: {', '.join(COMPONENT_KEYS)}")
+    with session_scope(runtime.settings().database_url) as s:
+        get_connection(s, connection_name, scope=scope)  # ConfigurationError outside the scope
     missing, where = _target_ledgers_missing(connection_name, [ledger], wait)
     if missing:
         raise MappingError(f"ledger {missing[0]!r} does not exist in {where}: create it there first, "
                            f"or map {key!r} to an existing ledger")
     with session_scope(runtime.settings().database_url) as s:
-        conn = get_connection(s, connection_name)
+        conn = get_connection(s, connection_name, scope=scope)
         row = repo.set_mapping(s, conn.id, kind, key, ledger)
         return {"connection": connection_name, "kind": row.kind, "key": row.key, "ledger": row.value}
 
 
-def unset_mapping(connection_name: str, kind: str, key: str) -> bool:
-    """Drop a mapping (back to the default ledger); returns whether one existed."""
+def unset_mapping(connection_name: str, kind: str, key: str, *, scope) -> bool:
+    """Drop a mapping (back to the default ledger); returns whether one existed. Raises
+    ConfigurationError for an unknown connection (or one outside ``scope``)."""
     from sqlalchemy import delete
 
     with session_scope(runtime.settings().database_url) as s:
-        conn = get_connection(s, connection_name)
+        conn = get_connection(s, connection_name, scope=scope)
         result = s.execute(delete(Mapping).where(Mapping.connection_id == conn.id, Mapping.kind == kind,
                                                  Mapping.key == key))
         return result.rowcount > 0
