@@ -40,7 +40,7 @@ def get_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                owner_only(path)
             engine = create_engine(url, connect_args={"timeout": 30})
 
             @event.listens_for(engine, "connect")
@@ -55,6 +55,35 @@ def get_engine(url: str) -> Engine:
             engine = create_engine(url, pool_pre_ping=True)
         _engines[url] = engine
     return engine
+
+
+def owner_only(path: str | Path) -> None:
+    """Make a SQLite store file owner-only before SQLite opens it: a missing folder is created
+    ``0700`` (each level we create), a missing file is created empty ``0600`` (SQLite opens an
+    empty file as a new database, and gives its ``-wal``/``-shm``/journal files the database
+    file's mode), and an existing file of ours that others could read is narrowed to ``0600``.
+    The store holds payroll payloads (employee names and amounts) and encrypted credentials:
+    see docs/security.md, "Data at rest"."""
+    path = Path(path)
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(level, 0o700)  # mkdir's mode is filtered by the umask
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+    except FileExistsError:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 def _sqlite_synchronous() -> str:
@@ -86,6 +115,8 @@ class HotConnection:
             import sqlite3
 
             path = _sqlite_path(url)
+            if path != ":memory:":
+                owner_only(path)
             self.dialect, self.param, self.errors = "sqlite", "?", (sqlite3.Error,)
             self.raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             level = _sqlite_synchronous()
@@ -222,5 +253,10 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` to ``revision`` (idempotent)."""
+    """Bring the schema at ``url`` to ``revision`` (idempotent). A SQLite file store is made
+    owner-only first (:func:`owner_only`)."""
+    if url.startswith("sqlite"):
+        path = _sqlite_path(url)
+        if path != ":memory:":
+            owner_only(path)
     command.upgrade(alembic_config(url), revision)
