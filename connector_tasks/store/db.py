@@ -203,12 +203,32 @@ class HotConnection:
             self._lock_fd = None
 
 
-_hot = threading.local()
+def _os_thread_local():
+    """A thread-local store per OS thread, also under gevent's monkey-patching (the web
+    process's gevent workers, ``config/gunicorn.py``), where ``threading.local`` becomes
+    per greenlet: there a hot connection per greenlet would be one per client connection, each
+    paying a connect and a directory fsync on its first write. Sharing one per OS thread is safe
+    there: SQLite's calls never yield to another greenlet, and a psycopg 3 connection serialises
+    its users with its own (gevent-aware) lock."""
+    try:
+        from gevent import monkey
+
+        if monkey.is_module_patched("threading"):
+            return monkey.get_original("threading", "local")()
+    except ImportError:  # pragma: no cover - gevent is installed with the project
+        pass
+    return threading.local()
+
+
+_hot = None
 
 
 def hot_connection(url: str) -> HotConnection:
     """This thread's :class:`HotConnection` to ``url``, opened on first use (and again after a
     fork or :func:`drop_hot_connection`)."""
+    global _hot
+    if _hot is None:
+        _hot = _os_thread_local()
     conns = getattr(_hot, "conns", None)
     if conns is None:
         conns = _hot.conns = {}
@@ -220,7 +240,7 @@ def hot_connection(url: str) -> HotConnection:
 
 def drop_hot_connection(url: str) -> None:
     """Close and forget this thread's hot connection to ``url`` (after a driver error)."""
-    conn = getattr(_hot, "conns", {}).pop(url, None)
+    conn = getattr(_hot, "conns", {}).pop(url, None) if _hot is not None else None
     if conn is not None and conn.pid == os.getpid():
         conn.close()
 
