@@ -1,7 +1,8 @@
 """A hostile "TallyPrime" for tests: an HTTP server (its own process) whose every reply is an
 attack. ``python -m tests.security.hostile_tally PORT MODE LOG``:
 
-* ``huge``: ``200`` with ``Content-Length`` of 300 MB, sent as fast as the client reads;
+* ``huge``: ``200`` with ``Content-Length`` of 300 MB (``HOSTILE_TALLY_BYTES``), sent as fast as
+  the client reads (a well-formed envelope when read to the end);
 * ``huge-chunked``: the same without a length (chunked transfer encoding), never ending;
 * ``drip``: ``200``, then one byte of a well-formed envelope every second.
 
@@ -9,12 +10,13 @@ Every connection appends ``<mode> sent=<bytes>`` to LOG when it ends (the client
 """
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
 import time
 
-HUGE = 300 * 1024 * 1024
+HUGE = int(os.environ.get("HOSTILE_TALLY_BYTES", 300 * 1024 * 1024))  # the bench may choose
 FILLER = (b"<NARRATION>" + b"x" * 4000 + b"</NARRATION>") * 16  # well-formed, endless
 
 
@@ -44,10 +46,16 @@ def _serve(conn: socket.socket, mode: str, log: str) -> None:
         if mode == "huge":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
                          b"Content-Length: %d\r\n\r\n" % HUGE)
-            conn.sendall(b"<ENVELOPE><HEADER><STATUS>1</STATUS></HEADER><BODY><DATA>")
-            while sent < HUGE:
+            head = b"<ENVELOPE><HEADER><STATUS>1</STATUS></HEADER><BODY><DATA>"
+            tail = b"</DATA></BODY></ENVELOPE>"
+            conn.sendall(head)
+            sent = len(head)
+            while sent + len(FILLER) <= HUGE - len(tail):
                 conn.sendall(FILLER)
                 sent += len(FILLER)
+            pad = b" " * (HUGE - len(tail) - sent)   # exactly Content-Length bytes in all
+            conn.sendall(pad + tail)
+            sent += len(pad) + len(tail)
         elif mode == "huge-chunked":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n")
