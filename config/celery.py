@@ -59,6 +59,8 @@ def celery_config(settings: Settings, *, queues: list[str] = (), routes: dict | 
         "task_send_sent_event": True,
         "beat_schedule": {
             "sweep-stuck-jobs": {"task": "connector.sweep", "schedule": 60.0},
+            # event-id retention (connector_tasks.jobs.retention): daily
+            "prune-old-events": {"task": "connector.prune_events", "schedule": 86400.0},
             **(beat or {}),
         },
     }

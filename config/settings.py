@@ -99,6 +99,7 @@ class Settings:
                     raise ConfigurationError(f"{var} must be set in production")
         instance = Path(env.get("INSTANCE_PATH", "instance")).resolve()
         keys = tuple(k.strip() for k in env.get("FERNET_KEYS", "").split(",") if k.strip())
+        _check_fernet_keys(keys)
         if not keys:
             keys = (_local_key(instance),)
         settings = cls(
@@ -149,6 +150,21 @@ class Settings:
         return _positive(self.environ, name, default, cast)
 
 
+def _check_fernet_keys(keys: tuple[str, ...]) -> None:
+    """Refuse a ``FERNET_KEYS`` entry that is not a Fernet key (32 bytes, url-safe base64:
+    https://github.com/fernet/spec/blob/master/Spec.md, "Key Format"): ConfigurationError naming
+    the variable and the entry's position, never its value. Without this a bad key started
+    fine and every webhook answered 500."""
+    from cryptography.fernet import Fernet
+
+    for n, key in enumerate(keys, 1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError, UnicodeEncodeError):
+            raise ConfigurationError(f"FERNET_KEYS entry #{n} of {len(keys)} is not a Fernet key "
+                                     "(32 bytes, url-safe base64: 44 characters)") from None
+
+
 def _local_key(instance: Path) -> str:
     """Outside production only: the instance's own Fernet key, generated on first use and
     kept in ``<instance>/fernet.key`` (mode 0600) so a restart can still read the store."""
@@ -157,7 +173,9 @@ def _local_key(instance: Path) -> str:
     path = instance / "fernet.key"
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    if not instance.exists():  # the instance folder holds the key and the SQLite store: owner-only
+        instance.mkdir(parents=True, exist_ok=True)
+        os.chmod(instance, 0o700)
     key = Fernet.generate_key().decode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -3,7 +3,7 @@
 Commands: ``db upgrade``, ``tenants add|list``, ``tokens create|list|revoke``,
 ``connections`` (add, set, list), ``mappings show|set|unset``, ``backfill``,
 ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``, ``relay``, ``rotate-keys``,
-``web`` and ``worker``; plus each system's own group (its registry entry's ``cli``, e.g.
+``web``, ``flower`` and ``worker``; plus each system's own group (its registry entry's ``cli``, e.g.
 ``ml-connector <system> ...``).
 
 Tenants: whoever runs this CLI holds ``DATABASE_URL`` and ``FERNET_KEYS``, i.e. the whole
@@ -22,9 +22,15 @@ import click
 
 
 def _settings():
+    """The process's settings; a bad or missing variable stops the command with its name
+    (``Error: FERNET_KEYS ...``, exit status 1) instead of a traceback."""
     from connector_tasks import runtime
+    from connector_tasks.core.errors import ConfigurationError
 
-    return runtime.settings()
+    try:
+        return runtime.settings()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 #: ``--tenant``: limit a command to one tenant (a name); default every tenant
@@ -511,10 +517,43 @@ def rotate_keys() -> None:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True)
 def web(bind: str, workers: int) -> None:
-    """Serve the web app with gunicorn."""
+    """Serve the web app with gunicorn, configured by :mod:`config.gunicorn` (gevent workers:
+    slow clients cannot starve it). Refuses to start on bad settings (e.g. a malformed
+    ``FERNET_KEYS``), naming the variable."""
     _settings()
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", bind,
-                               "webapp:create_app()"])
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn",
+                               "-w", str(workers), "-b", bind, "webapp:create_app()"])
+
+
+#: ``user:password`` with a password of at least this many characters
+FLOWER_MIN_PASSWORD = 12
+
+
+@main.command()
+@click.option("--port", default=5555, show_default=True)
+@click.option("--address", default="0.0.0.0", show_default=True)
+def flower(port: int, address: str) -> None:
+    """Serve Flower (the Celery monitor) behind HTTP basic auth: ``FLOWER_BASIC_AUTH`` must be
+    ``user:password`` (several comma-separated; passwords of 12+ characters). Refuses to start
+    without it: Flower shows task arguments (employee names and pay) and can revoke tasks
+    (https://flower.readthedocs.io/en/latest/auth.html, "HTTP Basic Authentication"). The
+    credentials reach Flower through its own ``FLOWER_BASIC_AUTH`` variable, never the command
+    line (which ``ps`` shows)."""
+    from config.settings import child_environment
+
+    settings = _settings()
+    pairs = [p for p in settings.var("FLOWER_BASIC_AUTH").split(",") if p.strip()]
+    if not pairs:
+        raise click.ClickException("FLOWER_BASIC_AUTH must be set to user:password: Flower is not "
+                                   "started without authentication")
+    for pair in pairs:
+        user, _, password = pair.strip().partition(":")
+        if not user or len(password) < FLOWER_MIN_PASSWORD:
+            raise click.ClickException(f"FLOWER_BASIC_AUTH must be user:password with a password of at "
+                                       f"least {FLOWER_MIN_PASSWORD} characters")
+    env = child_environment(settings, FLOWER_BASIC_AUTH=",".join(p.strip() for p in pairs))
+    os.execvpe(sys.executable, [sys.executable, "-m", "celery", "-A", "connector_tasks.celery_app",
+                                "flower", f"--port={port}", f"--address={address}"], env)
 
 
 def cloud_queues() -> list[str]:
@@ -531,7 +570,9 @@ def cloud_queues() -> list[str]:
 @click.option("--name", "-n", default="worker@%h", show_default=True, help="the worker's node name")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 def worker(queues: str | None, concurrency: int, name: str, loglevel: str) -> None:
-    """Run a Celery worker for QUEUES (never an agent's lane: that is the agent's)."""
+    """Run a Celery worker for QUEUES (never an agent's lane: that is the agent's). Refuses to
+    start on bad settings (e.g. a malformed ``FERNET_KEYS``), naming the variable."""
+    _settings()
     from connector_tasks.celery_app import app
 
     app.worker_main(["worker", "-Q", queues or ",".join(cloud_queues()), "-c", str(concurrency), "-n", name,

@@ -70,8 +70,8 @@ class Services:
         return proc
 
     def start_web(self, port: int) -> None:
-        self.start("web", [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}",
-                           "--graceful-timeout", "5", "webapp:create_app()"])
+        self.start("web", [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", "-w", "2",
+                           "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "webapp:create_app()"])
 
     def start_worker(self, name: str = "main", queues: str | None = None) -> None:
         """A cloud worker (``ml-connector worker``) for ``queues`` (default: ``default`` and every

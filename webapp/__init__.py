@@ -6,23 +6,32 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.routing import IntegerConverter
 
 from config.logging import configure_logging
 from connector_tasks import runtime
+from connector_tasks.jobs.retention import retention_days
 from connector_tasks.store.db import upgrade
+
+#: the largest id a URL may carry: the store's ids are 64-bit signed integers (BIGINT)
+MAX_URL_ID = 2**63 - 1
 
 
 def create_app(settings=None) -> Flask:
     """Build the Flask app for ``settings`` (default: from the environment).
 
-    Outside production the store's schema is upgraded at start (SQLite default).
+    Outside production the store's schema is upgraded at start (SQLite default). Raises
+    :class:`~connector_tasks.core.errors.ConfigurationError` naming the variable for bad settings
+    (a malformed ``FERNET_KEYS`` among them), so gunicorn refuses to boot rather than serve 500s.
     """
     from config.settings import set_settings
 
     if settings is not None:
         set_settings(settings)
-    s = runtime.settings()
+    s = runtime.settings()  # a malformed FERNET_KEYS (or any bad variable) stops the start here
     configure_logging(s.log_level)
+    runtime.vault()  # the keys build a vault (checked again by /healthz with a round trip)
+    retention_days(s)  # EVENT_RETENTION_DAYS is not below the vendor's replay window
     if not s.is_production:
         upgrade(s.database_url)
     app = Flask(__name__)
@@ -33,6 +42,8 @@ def create_app(settings=None) -> Flask:
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SECURE=s.public_base_url.startswith("https://"))
     app.session_interface = _NoWebhookSessions()
+    # ids in URLs: an integer past 64 bits is "not found" (404), not an overflow in the store (500)
+    app.url_map.converters["int"] = BoundedIntConverter
 
     from webapp.api import bp as api_bp
     from webapp.health import bp as health_bp
@@ -59,6 +70,18 @@ def create_app(settings=None) -> Flask:
         return jsonify(error="not found"), 404
 
     return app
+
+
+class BoundedIntConverter(IntegerConverter):
+    """Flask's ``<int:…>`` limited to 1..:data:`MAX_URL_ID` and at most 19 digits: a longer or
+    larger id does not match the route (404) instead of reaching the store, where SQLite raises
+    ``OverflowError`` (500)."""
+
+    regex = r"\d{1,19}"
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", MAX_URL_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class _NoWebhookSessions(SecureCookieSessionInterface):

@@ -40,7 +40,7 @@ def get_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                owner_only(path)
             engine = create_engine(url, connect_args={"timeout": 30})
 
             @event.listens_for(engine, "connect")
@@ -55,6 +55,35 @@ def get_engine(url: str) -> Engine:
             engine = create_engine(url, pool_pre_ping=True)
         _engines[url] = engine
     return engine
+
+
+def owner_only(path: str | Path) -> None:
+    """Make a SQLite store file owner-only before SQLite opens it: a missing folder is created
+    ``0700`` (each level we create), a missing file is created empty ``0600`` (SQLite opens an
+    empty file as a new database, and gives its ``-wal``/``-shm``/journal files the database
+    file's mode), and an existing file of ours that others could read is narrowed to ``0600``.
+    The store holds payroll payloads (employee names and amounts) and encrypted credentials:
+    see docs/security.md, "Data at rest"."""
+    path = Path(path)
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(level, 0o700)  # mkdir's mode is filtered by the umask
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.chmod(path, 0o600)
+    except FileExistsError:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 def _sqlite_synchronous() -> str:
@@ -86,6 +115,8 @@ class HotConnection:
             import sqlite3
 
             path = _sqlite_path(url)
+            if path != ":memory:":
+                owner_only(path)
             self.dialect, self.param, self.errors = "sqlite", "?", (sqlite3.Error,)
             self.raw = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             level = _sqlite_synchronous()
@@ -172,12 +203,32 @@ class HotConnection:
             self._lock_fd = None
 
 
-_hot = threading.local()
+def _os_thread_local():
+    """A thread-local store per OS thread, also under gevent's monkey-patching (the web
+    process's gevent workers, ``config/gunicorn.py``), where ``threading.local`` becomes
+    per greenlet: there a hot connection per greenlet would be one per client connection, each
+    paying a connect and a directory fsync on its first write. Sharing one per OS thread is safe
+    there: SQLite's calls never yield to another greenlet, and a psycopg 3 connection serialises
+    its users with its own (gevent-aware) lock."""
+    try:
+        from gevent import monkey
+
+        if monkey.is_module_patched("threading"):
+            return monkey.get_original("threading", "local")()
+    except ImportError:  # pragma: no cover - gevent is installed with the project
+        pass
+    return threading.local()
+
+
+_hot = None
 
 
 def hot_connection(url: str) -> HotConnection:
     """This thread's :class:`HotConnection` to ``url``, opened on first use (and again after a
     fork or :func:`drop_hot_connection`)."""
+    global _hot
+    if _hot is None:
+        _hot = _os_thread_local()
     conns = getattr(_hot, "conns", None)
     if conns is None:
         conns = _hot.conns = {}
@@ -189,7 +240,7 @@ def hot_connection(url: str) -> HotConnection:
 
 def drop_hot_connection(url: str) -> None:
     """Close and forget this thread's hot connection to ``url`` (after a driver error)."""
-    conn = getattr(_hot, "conns", {}).pop(url, None)
+    conn = getattr(_hot, "conns", {}).pop(url, None) if _hot is not None else None
     if conn is not None and conn.pid == os.getpid():
         conn.close()
 
@@ -222,5 +273,10 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` to ``revision`` (idempotent)."""
+    """Bring the schema at ``url`` to ``revision`` (idempotent). A SQLite file store is made
+    owner-only first (:func:`owner_only`)."""
+    if url.startswith("sqlite"):
+        path = _sqlite_path(url)
+        if path != ":memory:":
+            owner_only(path)
     command.upgrade(alembic_config(url), revision)

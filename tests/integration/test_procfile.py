@@ -56,6 +56,7 @@ def platform(tmp_path_factory, redis_server, postgres_admin_url):
         set_settings(settings)
         env = child_environment(settings, PORT=str(port), FLOWER_PORT=str(free_port()),
                                 BEAT_SCHEDULE=str(folder / "celerybeat-schedule"), WEB_CONCURRENCY="2",
+                                FLOWER_BASIC_AUTH="ops:procfile-test-password",
                                 PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
         logs = open(folder / "honcho.log", "ab")
         # the release phase first, then every process of the formation but the one-off release

@@ -231,6 +231,12 @@ class _BrokenRaw:
         yield from self.parts
         raise ProtocolError("Connection broken: IncompleteRead")
 
+    def read1(self, _size, decode_content=True):
+        from urllib3.exceptions import ProtocolError
+        if self.parts:
+            return self.parts.pop(0)
+        raise ProtocolError("Connection broken: IncompleteRead")
+
     def close(self):
         pass
 

@@ -112,7 +112,10 @@ OAUTH = GustoOAuth()
 
 def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
     """Create the webhook subscription for ``connection_name`` and complete Gusto's handshake:
-    wait (up to ``wait`` s) for the verification token to reach our webhook URL, then verify.
+    open the connection's one-time handshake window
+    (:func:`connector_tasks.connectors.gusto.webhooks.await_handshake`), create the
+    subscription, wait (up to ``wait`` s) for the verification token to reach our webhook URL,
+    then verify.
 
     Returns the verified subscription. Raises ConfigurationError when the token never arrives
     (the URL is not reachable from Gusto).
@@ -123,6 +126,10 @@ def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
         client = gusto_client(conn)
         conn_id = conn.id
     url = f"{settings.public_base_url}/webhooks/{SYSTEM}/{connection_name}"
+    from connector_tasks.connectors.gusto.webhooks import MISSING, RECEIVED, await_handshake
+
+    with session_scope(settings.database_url) as s:  # the one handshake we will accept
+        await_handshake(s, conn_id)
     sub = client.create_webhook_subscription(url, SUBSCRIPTION_TYPES)
     with session_scope(settings.database_url) as s:
         repo.put_state(s, conn_id, {"webhook_subscription": sub["uuid"], "webhook_url": url})
@@ -130,10 +137,13 @@ def register_webhook(connection_name: str, *, wait: float = 30.0) -> dict:
     token = None
     while token is None:
         with session_scope(settings.database_url) as s:
-            token = repo.read_credentials(s.get(Connection, conn_id), runtime.vault()).get(
-                "webhook_verification_token")
+            if repo.get_state(s, conn_id, "webhook_status") == RECEIVED:
+                token = repo.read_credentials(s.get(Connection, conn_id), runtime.vault()).get(
+                    "webhook_verification_token")
         if token is None:
             if time.monotonic() > deadline:
+                with session_scope(settings.database_url) as s:
+                    repo.put_state(s, conn_id, {"webhook_status": MISSING})
                 raise ConfigurationError(f"Gusto's verification token never reached {url}: is "
                                          "PUBLIC_BASE_URL reachable from Gusto?")
             time.sleep(0.1)

@@ -9,27 +9,51 @@ re-reads Gusto. The event table (type → flow) is :data:`connector_tasks.connec
 """
 from __future__ import annotations
 
-import json
+import secrets
 import time
 from dataclasses import dataclass
 
 from connector_tasks import runtime
 from connector_tasks.connections import find_connection
 from connector_tasks.core.errors import MappingError
-from connector_tasks.core.signatures import verify_hex_signature
+from connector_tasks.core.safe_json import loads_strict
+from connector_tasks.core.signatures import verify_hex_signature, well_formed_hex_signature
+from connector_tasks.jobs.retention import retention_days, stale
 from connector_tasks.pipeline.inbound import SourceEvent, WebhookReply
 from connector_tasks.store import repo
 from connector_tasks.store.db import session_scope
 
 SIGNATURE_HEADER = "X-Gusto-Signature"
 SYSTEM = "gusto"
+#: seconds a created subscription awaits its verification token after ``register_webhook``
+#: asked for it (Gusto sends it at once; the wait covers its retries of that delivery)
+HANDSHAKE_WINDOW = 600
+#: ``webhook_status`` values: ``awaiting_token`` (we created a subscription: exactly one
+#: handshake is accepted, within ``webhook_handshake.until``) → ``token_received`` → ``verified``;
+#: ``token_missing`` when the wait ran out
+AWAITING, RECEIVED, VERIFIED, MISSING = "awaiting_token", "token_received", "verified", "token_missing"
+
+_UNAUTHORISED = {"error": "signature missing or invalid"}
+
+
+def await_handshake(session, connection_id: int, *, window: float = HANDSHAKE_WINDOW) -> dict:
+    """Open the one-time handshake window of a connection whose subscription we are creating
+    (called by :func:`connector_tasks.connectors.gusto.service.register_webhook` before it asks
+    Gusto): ``webhook_status`` = ``awaiting_token`` and ``webhook_handshake`` = ``{"nonce",
+    "until": epoch seconds}``. Returns that handshake record. Nothing else opens it, so an
+    unsolicited ``{"verification_token": …}`` is refused."""
+    record = {"nonce": secrets.token_hex(16), "until": time.time() + window}
+    repo.put_state(session, connection_id, {"webhook_status": AWAITING, "webhook_handshake": record})
+    return record
 
 
 def parse_body(body: bytes) -> dict:
-    """Decode a JSON object from ``body``. Raises :class:`MappingError` for anything else."""
+    """Decode a JSON object from ``body`` with :func:`connector_tasks.core.safe_json.loads_strict`
+    (nesting over 32 levels, ``NaN``/``Infinity``, over-long or overflowing numbers refused).
+    Raises :class:`MappingError` (answered 400) for anything else."""
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = loads_strict(body)
+    except ValueError as exc:
         raise MappingError("webhook body is not valid JSON", system=SYSTEM, detail=str(exc)) from exc
     if not isinstance(data, dict):
         raise MappingError("webhook body is not a JSON object", system=SYSTEM)
@@ -82,9 +106,21 @@ ENDPOINT_TTL = 2.0
 
 
 class GustoWebhooks:
-    """The receiver of ``POST /webhooks/gusto/<connection>`` (the registry's ``webhook``)."""
+    """The receiver of ``POST /webhooks/gusto/<connection>`` (the registry's ``webhook``).
+
+    ``replay_window_days`` (30): how long Gusto may send the same event again, which the event
+    retention must cover (:mod:`connector_tasks.jobs.retention`). Sources: a delivery answered
+    non-2xx is retried "up to 16 times with exponential backoff"
+    (https://docs.gusto.com/app-integrations/docs/webhooks, "Retries") — the total span is not published, ASSUMPTION: under 30 days (a Sidekiq-style
+    16-retry schedule spans about 2–3 days); ``GET /v1/events`` serves the last 30 days (OAS
+    ``/v1/events``), so a poll or backfill can bring any event up to 30 days old again; Gusto
+    asks receivers to store each event's ``uuid`` to recognise repeats
+    (https://docs.gusto.com/embedded-payroll/docs/best-practices, "Ensure that your event
+    handlers are idempotent").
+    """
 
     system = SYSTEM
+    replay_window_days = 30
 
     def __init__(self):
         self._endpoints: dict[str, _Endpoint] = {}
@@ -109,44 +145,65 @@ class GustoWebhooks:
 
     def receive(self, connection_name: str, body: bytes, headers) -> WebhookReply:
         """One delivery to ``connection_name``; the raw ``body`` is checked before it is parsed.
-        Answers 404 (unknown connection), 401 (bad or missing signature), 400 (malformed), 200
-        (an event to store — ``event`` set —, a handshake, or a handshake already stored)."""
+
+        Answers 404 (unknown connection); 401 for a malformed ``X-Gusto-Signature`` (not 64
+        ASCII hex digits) or one that does not verify, unless the connection is awaiting its
+        one handshake (:meth:`_handshake`); 400 for a signed body that is not a well-formed
+        event (:func:`parse_body`) or that is a handshake body (a handshake is accepted once, for
+        the subscription we created); 200 for an event to store (``event`` set; a signed event
+        older than the retention, :func:`connector_tasks.jobs.retention.stale`, is answered 200
+        ``stale`` and not stored) or the awaited handshake."""
         found = self._endpoint(connection_name)
         if found is None:
             return WebhookReply(404, {"error": f"no Gusto connection named {connection_name!r}"})
         signature = headers.get(SIGNATURE_HEADER)
+        if signature is not None and not well_formed_hex_signature(signature):
+            return WebhookReply(401, {"error": f"{SIGNATURE_HEADER} is malformed (64 hex digits expected)"})
         if found.token and signature and verify_hex_signature(found.token, body, signature):
             try:
                 data = parse_body(body)
-                if handshake_token(data):
-                    return WebhookReply(200, {"status": "handshake already stored"})
+                if handshake_token(data) is not None:
+                    return WebhookReply(400, {"error": "a verification token was already received "
+                                                       "for this connection; handshake refused"})
                 event = parse_event(data)
             except MappingError as exc:
-                return WebhookReply(400, {"error": exc.message})
+                return WebhookReply(400, {"error": exc.message, "detail": exc.detail})
+            if stale(event.version, now=time.time(), days=retention_days()):
+                return WebhookReply(200, {"status": "stale", "event": event.uuid,
+                                          "detail": f"older than the {retention_days()}-day event retention"})
             return WebhookReply(200, {}, event=event, connection_id=found.id,
                                 routable=routable(event, found.account), raw_body=body.decode())
         if found.verified:
-            return WebhookReply(401, {"error": "signature missing or invalid"})
+            return WebhookReply(401, _UNAUTHORISED)
         return self._handshake(connection_name, body, signature)
 
     def _handshake(self, connection_name: str, body: bytes, signature: str | None) -> WebhookReply:
-        """Before verification Gusto POSTs the verification token itself: store it (encrypted)."""
-        try:
-            data = parse_body(body)
-        except MappingError:
-            return WebhookReply(401, {"error": "signature missing or invalid"})
-        new_token = handshake_token(data)
-        if new_token is None or (signature and not verify_hex_signature(new_token, body, signature)):
-            return WebhookReply(401, {"error": "signature missing or invalid"})
+        """Gusto POSTs the verification token itself once we created a subscription: store it
+        (encrypted) — only while the connection awaits it (:func:`await_handshake`: state
+        ``awaiting_token``, within its window), only once (the window's nonce is claimed in
+        Redis with ``SET NX``), and when signed, signed with that token. Anything else is 401;
+        the body is not even parsed unless a handshake is awaited."""
         vault = runtime.vault()
         with session_scope(runtime.settings().database_url) as s:
             conn = find_connection(s, connection_name, system=SYSTEM)
-            if conn is None or repo.get_state(s, conn.id, "webhook_status") == "verified":
-                return WebhookReply(401, {"error": "signature missing or invalid"})
+            if conn is None or repo.get_state(s, conn.id, "webhook_status") != AWAITING:
+                return WebhookReply(401, _UNAUTHORISED)
+            window = repo.get_state(s, conn.id, "webhook_handshake") or {}
+            if not window.get("nonce") or float(window.get("until") or 0) < time.time():
+                return WebhookReply(401, {"error": "no webhook subscription is awaiting its verification token"})
+            try:
+                new_token = handshake_token(parse_body(body))
+            except MappingError:
+                new_token = None
+            if new_token is None or (signature and not verify_hex_signature(new_token, body, signature)):
+                return WebhookReply(401, _UNAUTHORISED)
+            claim = f"gusto:handshake:{conn.id}:{window['nonce']}"
+            if not runtime.redis_client().set(claim, "1", nx=True, ex=HANDSHAKE_WINDOW * 2):
+                return WebhookReply(401, {"error": "the verification token was already received"})
             creds = repo.read_credentials(conn, vault)
             creds["webhook_verification_token"] = new_token
             repo.write_credentials(conn, vault, creds)
-            repo.put_state(s, conn.id, {"webhook_status": "token_received"})
+            repo.put_state(s, conn.id, {"webhook_status": RECEIVED})
         self._endpoints.pop(connection_name, None)
         return WebhookReply(200, {"status": "verification token received"})
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -56,6 +58,13 @@ _AUTH_REFUSED = re.compile(
     r"<(LINEERROR|DATA)>[^<]*(user\s*name\s*(?:and|or|&amp;|/)\s*password|"
     r"(?:invalid|incorrect|wrong)\s+password|log\s*in\s+failed)[^<]*</\1>", re.I)
 
+#: the largest Tally reply read by default (bytes): 32 MiB; a bigger one is refused
+DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
+#: the longest a whole Tally reply may take by default (seconds), however it trickles in
+DEFAULT_REPLY_DEADLINE = 300.0
+#: bytes asked of the socket per read (one ``recv`` at most: a trickle is seen byte by byte)
+READ_CHUNK = 64 * 1024
+
 _URL_LOCKS: dict[str, threading.Lock] = {}
 _URL_LOCKS_GUARD = threading.Lock()
 
@@ -83,6 +92,81 @@ def auth_refusal(text: str) -> str | None:
     return re.sub(r"<[^>]+>", "", m.group(0)).replace("&amp;", "&") if m else None
 
 
+class ReplyTooLargeError(RejectedError):
+    """A Tally reply grew past the client's ``max_reply_bytes`` cap: reading stopped there and
+    the connection was closed (memory stays bounded by the cap). Not retryable: the same request
+    brings the same reply; narrow the request or raise ``TALLY_MAX_REPLY_BYTES``."""
+
+    def __init__(self, cap: int, **kw):
+        super().__init__(f"Tally reply exceeded the size cap of {cap} bytes (TALLY_MAX_REPLY_BYTES); "
+                         "reading stopped", system=SYSTEM, **kw)
+        self.cap = cap
+
+
+class ReplyDeadlineError(TransientApiError):
+    """A Tally reply did not end within the client's total ``deadline`` (seconds from the
+    request), e.g. one that trickles a byte at a time so no read ever times out. Retryable (Tally
+    may have been busy); raise ``TALLY_REPLY_DEADLINE`` for a request that is slow by nature."""
+
+    def __init__(self, deadline: float, received: int, **kw):
+        super().__init__(f"Tally reply not complete within the {deadline:g} s deadline "
+                         f"(TALLY_REPLY_DEADLINE); {received} bytes received", system=SYSTEM, **kw)
+        self.deadline = deadline
+        self.received = received
+
+
+def _socket_of(resp: requests.Response) -> socket.socket | None:
+    """The socket a streamed ``resp`` reads from (urllib3 2: ``HTTPResponse.connection.sock``),
+    or ``None`` when it cannot be reached (then each read is bounded by the read timeout)."""
+    conn = getattr(resp.raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def bounded_chunks(resp: requests.Response, *, max_bytes: int, deadline_at: float, deadline: float,
+                   read_timeout: float | None = None) -> Iterable[bytes]:
+    """The body of a ``stream=True`` response as chunks of at most :data:`READ_CHUNK` bytes,
+    refusing to go past ``max_bytes`` (:class:`ReplyTooLargeError`, the chunk that crossed the cap
+    not yielded) or past ``deadline_at`` (a ``time.monotonic()`` instant;
+    :class:`ReplyDeadlineError`). Before each read the socket's timeout is set to what is left of
+    the deadline (never more than ``read_timeout``), and each read is one ``recv`` (``read1``), so
+    a reply trickling a byte at a time ends at the deadline, not at the end of a buffer. Transfer
+    and content encodings are decoded by urllib3; the cap counts decoded bytes. Raises
+    :class:`TransientApiError` when the stream breaks off."""
+    raw = resp.raw
+    sock = _socket_of(resp)
+    received = 0
+    try:
+        while True:
+            left = deadline_at - time.monotonic()
+            if left <= 0:
+                raise ReplyDeadlineError(deadline, received)
+            if sock is not None:
+                sock.settimeout(min(left, read_timeout) if read_timeout else left)
+            try:
+                chunk = raw.read1(READ_CHUNK, decode_content=True)
+            except (requests.exceptions.ReadTimeout, socket.timeout, TimeoutError) as exc:
+                if time.monotonic() >= deadline_at - 0.01:
+                    raise ReplyDeadlineError(deadline, received) from exc
+                raise TransientApiError("Tally stopped answering mid-reply", system=SYSTEM,
+                                        detail=type(exc).__name__) from exc
+            except Exception as exc:  # urllib3's own wrappers of the same failures
+                if "timed out" in str(exc).lower() and time.monotonic() >= deadline_at - 0.01:
+                    raise ReplyDeadlineError(deadline, received) from exc
+                if isinstance(exc, (requests.RequestException, OSError)) or type(exc).__module__.startswith("urllib3"):
+                    raise TransientApiError("Tally reply broke off", system=SYSTEM,
+                                            detail=type(exc).__name__) from exc
+                raise
+            if not chunk:
+                return
+            received += len(chunk)
+            if received > max_bytes:
+                raise ReplyTooLargeError(max_bytes)
+            yield chunk
+    finally:
+        resp.close()
+
+
 class CompanyNotLoadedError(TransientApiError):
     """Tally is up but the company is not open in it (https://help.tallysolutions.com/pre-requisites-for-integrations/ "At least one
     company must be loaded"; https://help.tallysolutions.com/xml-integration/). Retryable: a person may open the company."""
@@ -105,14 +189,20 @@ class TallyClient:
     requests (UTF-16LE without BOM + ``charset=utf-16``, as tally-database-loader does,
     https://help.tallysolutions.com/pre-requisites-for-integrations/ — needed for Indic names on some releases); ``username``/``password``:
     the company's Tally login when it is under security control, sent on every request
-    (kept in :attr:`credentials`, never logged). Raises :class:`ConfigurationError` for an
-    empty company, an unknown encoding or a password without a user name.
+    (kept in :attr:`credentials`, never logged); ``max_reply_bytes``: the cap on one reply
+    (bytes, default 32 MiB: :class:`ReplyTooLargeError` past it); ``deadline``: seconds one
+    whole reply may take from the request (default 300: :class:`ReplyDeadlineError` past it) —
+    both hold for every request, streamed exports included (:func:`bounded_chunks`). Raises
+    :class:`ConfigurationError` for an empty company, an unknown encoding, a password without a
+    user name or a cap/deadline that is not positive.
     """
 
     def __init__(self, url: str = DEFAULT_URL, company: str | None = None, *,
                  username: str | None = None, password: str | None = None,
                  session: requests.Session | None = None,
-                 timeout: float | tuple[float, float] = (5, 60), encoding: str = "utf-8"):
+                 timeout: float | tuple[float, float] = (5, 60), encoding: str = "utf-8",
+                 max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+                 deadline: float = DEFAULT_REPLY_DEADLINE):
         if not company:
             raise ConfigurationError("Tally company name is required", system=SYSTEM)
         if password and not username:
@@ -127,6 +217,10 @@ class TallyClient:
         self.timeout = timeout
         self.encoding = encoding
         self.credentials = TallyCredentials(username, password or "") if username else None
+        if not max_reply_bytes or max_reply_bytes <= 0 or not deadline or deadline <= 0:
+            raise ConfigurationError("the Tally reply cap and deadline must be positive", system=SYSTEM)
+        self.max_reply_bytes = int(max_reply_bytes)
+        self.deadline = float(deadline)
         self._lock = _lock_for(self.url)
 
     def __repr__(self) -> str:
@@ -138,7 +232,8 @@ class TallyClient:
         c = self.credentials
         return TallyClient(self.url, company, username=c.username if c else None,
                            password=c.password if c else None, session=self.session,
-                           timeout=self.timeout, encoding=self.encoding)
+                           timeout=self.timeout, encoding=self.encoding,
+                           max_reply_bytes=self.max_reply_bytes, deadline=self.deadline)
 
     # ------------------------------------------------------------------ transport
     def encode(self, xml: str) -> tuple[bytes, str]:
@@ -165,21 +260,40 @@ class TallyClient:
                                          detail=detail)
         return None
 
+    def _read_timeout(self) -> float | None:
+        return self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+
+    def open_reply(self, body: bytes, content_type: str) -> tuple[requests.Response, Iterable[bytes]]:
+        """POST ``body`` (already :meth:`encode`-d) with ``stream=True`` and return the response
+        (status and headers read) with its body as :func:`bounded_chunks` under this client's
+        cap and deadline (the deadline counts from now). The caller holds the per-URL lock while
+        it reads. Raises :class:`TransientApiError` for connect errors and timeouts."""
+        deadline_at = time.monotonic() + self.deadline
+        connect, read = (self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout))
+        timeout = (min(connect, self.deadline), min(read, self.deadline) if read else self.deadline)
+        resp = send(self.session, "POST", self.url, system=SYSTEM, timeout=timeout,
+                    data=body, headers={"Content-Type": content_type}, stream=True)
+        return resp, bounded_chunks(resp, max_bytes=self.max_reply_bytes, deadline_at=deadline_at,
+                                    deadline=self.deadline, read_timeout=self._read_timeout())
+
     def post(self, xml: str) -> str:
         """POST one envelope and return the reply text (decoded, not yet sanitised).
 
         Raises :class:`TransientApiError` for connect errors and timeouts (from ``send``),
         the :func:`classify_status` error for a non-200 answer, :class:`AuthError` when Tally
         refuses the company's user name/password (its text in the message; not retried) and
-        :class:`CompanyNotLoadedError` when the reply says the company is not loaded.
+        :class:`CompanyNotLoadedError` when the reply says the company is not loaded,
+        :class:`ReplyTooLargeError` past ``max_reply_bytes`` and :class:`ReplyDeadlineError`
+        past ``deadline`` (:func:`bounded_chunks`).
         """
         body, content_type = self.encode(xml)
         with self._lock:
-            resp = send(self.session, "POST", self.url, system=SYSTEM, timeout=self.timeout,
-                        data=body, headers={"Content-Type": content_type})
+            resp, chunks = self.open_reply(body, content_type)
+            data = b"".join(chunks)
         if resp.status_code != 200:
+            resp._content = data  # noqa: SLF001 - read under the cap, for the error's text
             raise classify_status(resp, system=SYSTEM)
-        text = replies.decode_body(resp.content, resp.headers.get("Content-Type"))
+        text = replies.decode_body(data, resp.headers.get("Content-Type"))
         error = self.refusal_error(text)
         if error is not None:
             raise error

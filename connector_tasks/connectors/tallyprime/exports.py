@@ -45,7 +45,7 @@ from connector_tasks.core.errors import (
     AuthError, ConfigurationError, ExternalApiError, MappingError, RejectedError,
     TransientApiError,
 )
-from connector_tasks.core.http import classify_status, send
+from connector_tasks.core.http import classify_status
 from connector_tasks.domain.model import money
 
 from . import envelopes, replies
@@ -455,24 +455,24 @@ def _client(client_or_url, company: str | None, **kwargs) -> TallyClient:
 
 def _stream(client: TallyClient, xml: str, tag: str, convert, chunk_size: int = CHUNK) -> Iterator:
     """POST ``xml`` with ``stream=True`` (request encoded as the client's ``encoding``) and
-    stream-parse the reply. Holds the client's per-URL lock until the generator ends or is
-    closed (Tally serves one request at a time, Tally XML integration): consume it or drop it, do not
+    stream-parse the reply, under the client's reply cap and deadline
+    (:meth:`TallyClient.open_reply`: :class:`ReplyTooLargeError`, :class:`ReplyDeadlineError`). Holds the client's per-URL lock until the generator ends or is
+    closed (Tally serves one request at a time, Tally integration prerequisites): consume it or drop it, do not
     park it half-read while talking to the same Tally (that would deadlock)."""
     body, content_type = client.encode(xml)   # credentials added here, as for client.post
     with client._lock:  # noqa: SLF001 - same package: one request in flight per Tally
-        resp = send(client.session, "POST", client.url, system=SYSTEM, timeout=client.timeout,
-                    data=body, headers={"Content-Type": content_type}, stream=True)
+        resp, chunks = client.open_reply(body, content_type)  # under the client's cap and deadline
         try:
             if resp.status_code != 200:
                 try:
+                    resp._content = b"".join(chunks)  # noqa: SLF001 - bounded read for the error text
                     error = classify_status(resp, system=SYSTEM)
-                except requests.RequestException as exc:  # the error body itself broke off
+                except (requests.RequestException, TransientApiError) as exc:  # the error body broke off
                     error = TransientApiError(f"Tally answered {resp.status_code}", system=SYSTEM,
                                               status=resp.status_code, detail=type(exc).__name__)
                 raise error
             try:
-                yield from _iter_objects(resp.iter_content(chunk_size),
-                                         resp.headers.get("Content-Type"), tag, convert,
+                yield from _iter_objects(chunks, resp.headers.get("Content-Type"), tag, convert,
                                          chunk_size=chunk_size)
             except requests.RequestException as exc:  # broken chunked stream, read timeout
                 raise TransientApiError("Tally export stream broke off", system=SYSTEM,

@@ -28,7 +28,8 @@ SYSTEM = "tallyprime"
 
 def _client(company: str) -> TallyClient:
     app = runtime.app_settings(SYSTEM)
-    return TallyClient(app.url, company, timeout=(5, app.timeout))
+    return TallyClient(app.url, company, timeout=(5, app.timeout), max_reply_bytes=app.max_reply_bytes,
+                       deadline=app.reply_deadline)
 
 
 def _tally_lock(client: TallyClient):
