@@ -2,7 +2,7 @@
 
 Commands: ``db upgrade``, ``connections`` (add, set, list), ``mappings show|set|unset``,
 ``backfill``, ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``, ``relay``,
-``rotate-keys``, ``web`` and ``worker``; plus each system's own group (its registry entry's
+``rotate-keys``, ``web``, ``worker`` and ``agents enroll|list|revoke``; plus each system's own group (its registry entry's
 ``cli``, e.g. ``ml-connector <system> ...``).
 """
 from __future__ import annotations
@@ -396,6 +396,10 @@ def _add_system_groups() -> None:
 
 
 _add_system_groups()
+
+from connector_tasks.agents.cli import agents as _agents  # noqa: E402
+
+main.add_command(_agents)
 
 
 if __name__ == "__main__":  # pragma: no cover

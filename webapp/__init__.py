@@ -29,6 +29,7 @@ def create_app(settings=None) -> Flask:
     app.config.update(SECRET_KEY=s.secret_key, MAX_CONTENT_LENGTH=s.max_webhook_bytes)
     app.session_interface = _NoWebhookSessions()
 
+    from webapp.agents import bp as agents_bp
     from webapp.api import bp as api_bp
     from webapp.health import bp as health_bp
     from webapp.oauth import bp as oauth_bp
@@ -38,6 +39,7 @@ def create_app(settings=None) -> Flask:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(agents_bp)
 
     @app.errorhandler(413)
     def too_large(_exc):

@@ -1,10 +1,11 @@
 """TallyPrime tasks, run by the local agent ``tally_worker`` on queue ``tally.<connection>``.
 
-The agent holds no database credentials: it talks to TallyPrime and reports each outcome back
-through the broker as a typed :class:`~connector_tasks.jobs.runner.Outcome`
-(``connector.record_post_result``, and ``connector.record_tally_masters`` for a snapshot, on the
-``default`` queue). Every conversation with Tally happens under the leased Redis lock
-``lock:tally:<url>`` (one request in flight per Tally instance: Tally's XML server is
+The agent holds no database credentials and publishes no task: it talks to TallyPrime and
+pushes each outcome (a typed :class:`~connector_tasks.jobs.runner.Outcome`, or a masters
+snapshot) to its own outbox with the capability its command carried
+(:mod:`connector_tasks.agents.outbox`); the cloud's collector checks and records it. Every
+conversation with Tally happens under the leased Redis lock ``lock:tally:<url>`` (under the
+agent's key prefix; one request in flight per Tally instance: Tally's XML server is
 single-threaded and UI-bound, https://help.tallysolutions.com/pre-requisites-for-integrations/).
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from connector_tasks.connectors.tallyprime.client import TallyClient
 from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.core.locks import leased_lock
 from connector_tasks.domain.model import EmployeeMaster, JournalEntry, LedgerMaster
-from connector_tasks.jobs.runner import describe, run_target_step, send_outcome
+from connector_tasks.agents.outbox import ReportTooLarge, agent_key, outcome_reporter, push_report
+from connector_tasks.jobs.runner import describe, run_target_step
 from connector_tasks.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,12 @@ def _client(company: str) -> TallyClient:
 
 
 def _tally_lock(client: TallyClient):
-    """The leased lock serialising every conversation with one Tally instance."""
-    return leased_lock(runtime.redis_client(), f"lock:tally:{client.url.rstrip('/')}", system=SYSTEM)
+    """The leased lock serialising every conversation with one Tally instance (a key under the
+    agent's own prefix: the only keys its broker user may touch)."""
+    name = f"lock:tally:{client.url.rstrip('/')}"
+    if runtime.settings().environ.get("ML_AGENT_ID"):
+        name = agent_key(name)
+    return leased_lock(runtime.redis_client(), name, system=SYSTEM)
 
 
 @shared_task(name="tally.post_journal", bind=True, acks_late=True, max_retries=8)
@@ -65,7 +71,7 @@ def post_journal(self, job_id: int, payload: dict) -> None:
             voucher_id = client.post_journal(entry)
         return voucher_id, {"remote_id": entry.key, "masters_created": created}
 
-    run_target_step(self, job_id, payload, work, target_type="voucher", report=send_outcome)
+    run_target_step(self, job_id, payload, work, target_type="voucher", report=outcome_reporter(self.name, payload))
 
 
 @shared_task(name="tally.sync_employee", bind=True, acks_late=True, max_retries=8)
@@ -88,14 +94,15 @@ def sync_employee(self, job_id: int, payload: dict) -> None:
                                      "changed": result.get("changed", []),
                                      "masters_created": result.get("masters_created", [])}
 
-    run_target_step(self, job_id, payload, work, target_type="cost_centre", report=send_outcome)
+    run_target_step(self, job_id, payload, work, target_type="cost_centre", report=outcome_reporter(self.name, payload))
 
 
 @shared_task(name="tally.report_masters", bind=True, acks_late=True)
-def report_masters(self, connection_name: str, request_id: str, company: str | None = None) -> None:
-    """Export the masters snapshot of the Tally company and send it to the cloud side as
-    ``connector.record_tally_masters(connection_name, request_id, snapshot)`` (``default``
-    queue); sent by :func:`connector_tasks.connectors.tallyprime.reference.request_masters_snapshot`
+def report_masters(self, connection_name: str, request_id: str, company: str | None = None,
+                   capability: str | None = None) -> None:
+    """Export the masters snapshot of the Tally company and push it to the agent's outbox as a
+    ``masters`` report with the request's ``capability`` (the cloud stores it with
+    :func:`~connector_tasks.connectors.tallyprime.reference.store_masters`); sent by :func:`connector_tasks.connectors.tallyprime.reference.request_masters_snapshot`
     to queue ``tally.<connection_name>``.
 
     ``snapshot`` is :meth:`TallyClient.masters_snapshot` plus ``fetched_at`` (ISO UTC) and
@@ -104,8 +111,6 @@ def report_masters(self, connection_name: str, request_id: str, company: str | N
     snapshot is ``{"request_id", "error": "<class>: <text>", "retryable": bool}`` so the
     waiting caller learns at once why (Tally down, company not loaded…).
     """
-    from connector_tasks.celery_app import app
-
     try:
         if not company:
             report = _client("?").check()
@@ -123,8 +128,13 @@ def report_masters(self, connection_name: str, request_id: str, company: str | N
         snapshot = {"request_id": request_id, "error": describe(exc),
                     "retryable": bool(getattr(exc, "retryable", False)),
                     "fetched_at": utcnow().isoformat()}
-    app.send_task("connector.record_tally_masters", args=[connection_name, request_id, snapshot],
-                  queue="default")
+    report = {"kind": "request", "command": self.name, "connection": connection_name,
+              "request_id": request_id, "capability": capability}
+    try:
+        push_report({**report, "result": snapshot})
+    except ReportTooLarge as exc:
+        push_report({**report, "result": {"request_id": request_id, "error": f"ReportTooLarge: {exc}",
+                                            "retryable": False, "fetched_at": utcnow().isoformat()}})
 
 
 @shared_task(name="tally.ensure_masters", bind=True, acks_late=True, max_retries=8)
@@ -142,4 +152,4 @@ def ensure_masters(self, job_id: int, payload: dict) -> None:
             created = client.ensure_ledgers(ledgers, centres)
         return payload["company"], {"masters_created": created}
 
-    run_target_step(self, job_id, payload, work, target_type="masters", report=send_outcome)
+    run_target_step(self, job_id, payload, work, target_type="masters", report=outcome_reporter(self.name, payload))
