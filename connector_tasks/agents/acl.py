@@ -83,16 +83,21 @@ def create_user(client: redis_lib.Redis, agent_id: int, password_hash: str) -> N
 
 
 def delete_user(client: redis_lib.Redis, agent_id: int) -> int:
-    """Revoke agent ``agent_id`` on the broker: forget its rules, delete its Redis user and kill
-    every connection it has open (``CLIENT KILL USER``). Returns the number of connections
-    killed. Its keys (lane, outbox) stay for the cloud to inspect."""
+    """Revoke agent ``agent_id`` on the broker: forget its rules, switch its user off (no new
+    connection authenticates), kill every connection it has open (``CLIENT KILL USER``) and
+    delete the user. Returns the number of connections killed. Its keys (lane, outbox) stay for
+    the cloud to inspect."""
     user = user_name(agent_id)
     client.hdel(REGISTRY_KEY, str(int(agent_id)))
+    killed = 0
+    if client.execute_command("ACL", "GETUSER", user) is not None:
+        client.execute_command("ACL", "SETUSER", user, "off", "resetpass")
+        try:
+            killed = int(client.execute_command("CLIENT", "KILL", "USER", user))
+        except redis_lib.ResponseError:  # nobody connected as that user
+            killed = 0
     client.execute_command("ACL", "DELUSER", user)
-    try:
-        return int(client.execute_command("CLIENT", "KILL", "USER", user))
-    except redis_lib.ResponseError:  # no such user connected
-        return 0
+    return killed
 
 
 def registered(client: redis_lib.Redis) -> dict[int, dict]:

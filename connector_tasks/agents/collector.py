@@ -24,6 +24,7 @@ import time
 
 import redis as redis_lib
 from celery import shared_task, signals
+from sqlalchemy import update
 
 from connector_tasks import runtime
 from connector_tasks.agents import acl, capability
@@ -37,10 +38,8 @@ def _refuse(agent: int, reason: str) -> str:
     from connector_tasks.store.db import session_scope
 
     log.warning("refused a report from agent %s: %s", agent, reason)
-    with session_scope(runtime.settings().database_url) as s:
-        row = s.get(Agent, agent)
-        if row is not None:
-            row.refused_reports = (row.refused_reports or 0) + 1
+    with session_scope(runtime.settings().database_url) as s:  # one atomic increment
+        s.execute(update(Agent).where(Agent.id == agent).values(refused_reports=Agent.refused_reports + 1))
     return f"refused: {reason}"
 
 
