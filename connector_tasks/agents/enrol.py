@@ -55,12 +55,12 @@ def _lanes(session: Session, names: list[str]) -> dict[str, str]:
 
 def enroll(session: Session, connections: list[str], ttl: int = CODE_TTL) -> tuple[int, str]:
     """A pending agent for ``connections`` (names of connections served by an agent) and its
-    one-time code (URL-safe, 192 bits). Returns ``(agent id, code)``. Raises
+    one-time code (48 hex digits, 192 bits). Returns ``(agent id, code)``. Raises
     ConfigurationError for an unknown connection or one not served by an agent."""
     if not connections:
         raise ConfigurationError("an agent needs at least one connection")
     _lanes(session, connections)
-    code = secrets.token_urlsafe(24)
+    code = secrets.token_hex(24)  # never starts with "-" (a command-line argument)
     agent = Agent(connections=list(dict.fromkeys(connections)), state="pending", code_sha256=_sha256(code),
                   code_expires_at=utcnow() + dt.timedelta(seconds=ttl))
     session.add(agent)

@@ -204,6 +204,33 @@ def test_agent_b_cannot_run_admin_commands(env):
     assert env.cloud.ping()
 
 
+def test_a_protected_company_login_travels_only_inside_the_command(env):
+    from connector_tasks.agents.lanes import masked
+    from connector_tasks.connectors.tallyprime.reference import request_masters_snapshot
+    from connector_tasks.core.errors import TransientApiError
+
+    password = "s3cret-Tally-pass"
+    r = requests.post(f"{env.tally_b.url}/_sandbox/companies",
+                      json={"name": "Demo Trading Co", "username": "accounts", "password": password}, timeout=30)
+    assert r.json()["protected"] is True
+    with pytest.raises(TransientApiError, match="AuthError"):
+        request_masters_snapshot(B_CONN, wait=60)
+    cli = subprocess.run([sys.executable, "-m", "connector_tasks.cli", "tallyprime", "login", B_CONN,
+                          "--username", "accounts", "--password", password],
+                         env=child_environment(env.dep.settings), capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert request_masters_snapshot(B_CONN, wait=60)["company"] == "Demo Trading Co"
+    # the password reached the agent only inside the command: not in its credential, its
+    # environment, nor any log of the deployment; Celery's reprs of a command mask it
+    logs = env.dep.services.logs
+    for path in [*logs.glob("*.log"), env.folder / "agent-b" / f"agent-{B_CONN}.json"]:
+        assert password not in path.read_text(errors="replace"), path
+    assert masked([1, {"entry": {}, "secrets": {"tally_login": {"password": password}}, "capability": "c"}]) == \
+        [1, {"entry": {}, "secrets": "***", "capability": "***"}]
+    requests.post(f"{env.tally_b.url}/_sandbox/companies", json={"name": "Demo Trading Co", "username": None},
+                  timeout=30)
+
+
 def test_register_code_is_single_use_and_expires(env):
     from connector_tasks.agents.enrol import enroll
 

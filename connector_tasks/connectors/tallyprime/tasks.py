@@ -28,9 +28,13 @@ log = logging.getLogger(__name__)
 SYSTEM = "tallyprime"
 
 
-def _client(company: str) -> TallyClient:
+def _client(company: str, secrets: dict | None = None) -> TallyClient:
+    """A client of ``company`` on this agent's Tally, logged in with ``secrets["tally_login"]``
+    (``{"username", "password"}``, sent with the command for a protected company) if given."""
     app = runtime.app_settings(SYSTEM)
-    return TallyClient(app.url, company, timeout=(5, app.timeout))
+    login = (secrets or {}).get("tally_login") or {}
+    return TallyClient(app.url, company, timeout=(5, app.timeout), username=login.get("username"),
+                       password=login.get("password"))
 
 
 def _tally_lock(client: TallyClient):
@@ -52,13 +56,14 @@ def post_journal(self, job_id: int, payload: dict) -> None:
     a ledger it uses neither exists in Tally nor is in ``payload["ledgers"]`` (the ledgers the
     connector owns and creates) — :class:`MappingError` naming the ledger(s) and the company,
     parked without retries, before anything is written; creates the missing owned ledgers and
-    cost centres; imports the voucher. Reports ``ok`` with the voucher's MASTERID, ``retry``
+    cost centres; imports the voucher. ``payload["secrets"]["tally_login"]`` (added by the
+    cloud for a protected company, masked in logs) logs in. Reports ``ok`` with the voucher's MASTERID, ``retry``
     (Tally down, company not loaded, timeout: retried with countdown) or ``failed`` with
     Tally's own text (LINEERROR, nothing created).
     """
     def work() -> tuple[str, dict]:
         entry = JournalEntry.from_dict(payload["entry"])
-        client = _client(payload["company"])
+        client = _client(payload["company"], payload.get("secrets"))
         # The look-up, the check, the masters and the import happen under one hold.
         with _tally_lock(client):
             existing = client.find_journal(entry.key)
@@ -87,7 +92,7 @@ def sync_employee(self, job_id: int, payload: dict) -> None:
     """
     def work() -> tuple[str, dict]:
         master = EmployeeMaster.from_dict(payload["master"])
-        client = _client(payload["company"])
+        client = _client(payload["company"], payload.get("secrets"))
         with _tally_lock(client):
             result = client.sync_employee(master)
         return result["master_id"], {"action": result["action"], "name": result["name"], "key": master.key,
@@ -99,27 +104,28 @@ def sync_employee(self, job_id: int, payload: dict) -> None:
 
 @shared_task(name="tally.report_masters", bind=True, acks_late=True)
 def report_masters(self, connection_name: str, request_id: str, company: str | None = None,
-                   capability: str | None = None) -> None:
+                   capability: str | None = None, secrets: dict | None = None) -> None:
     """Export the masters snapshot of the Tally company and push it to the agent's outbox as a
     ``masters`` report with the request's ``capability`` (the cloud stores it with
     :func:`~connector_tasks.connectors.tallyprime.reference.store_masters`); sent by :func:`connector_tasks.connectors.tallyprime.reference.request_masters_snapshot`
     to queue ``tally.<connection_name>``.
 
     ``snapshot`` is :meth:`TallyClient.masters_snapshot` plus ``fetched_at`` (ISO UTC) and
-    ``request_id``. ``company`` is the Tally company (the connection's account); when
+    ``request_id``. ``secrets``: the company's login when it is protected (see
+    :func:`post_journal`). ``company`` is the Tally company (the connection's account); when
     omitted, the only company loaded in Tally is used. Never retried: on any error the
     snapshot is ``{"request_id", "error": "<class>: <text>", "retryable": bool}`` so the
     waiting caller learns at once why (Tally down, company not loaded…).
     """
     try:
         if not company:
-            report = _client("?").check()
+            report = _client("?", secrets).check()
             if len(report["companies"]) != 1:
                 raise ConfigurationError(
                     f"connection {connection_name!r} names no company and Tally has "
                     f"{len(report['companies'])} loaded ({report['detail']})", system=SYSTEM)
             company = report["companies"][0]
-        client = _client(company)
+        client = _client(company, secrets)
         with _tally_lock(client):
             snapshot = client.masters_snapshot()
         snapshot.update(fetched_at=utcnow().isoformat(), request_id=request_id)
@@ -145,7 +151,7 @@ def ensure_masters(self, job_id: int, payload: dict) -> None:
     ``target_type "masters"``, ``target_id`` the company and ``detail["masters_created"]``;
     retry/park exactly as :func:`post_journal`."""
     def work() -> tuple[str, dict]:
-        client = _client(payload["company"])
+        client = _client(payload["company"], payload.get("secrets"))
         ledgers = [LedgerMaster(**m) for m in payload.get("ledgers", [])]
         centres = [tuple(c) for c in payload.get("cost_centres", [])]
         with _tally_lock(client):
