@@ -234,22 +234,45 @@ def test_a_protected_company_login_travels_only_inside_the_command(env):
 def test_register_code_is_single_use_and_expires(env):
     from connector_tasks.agents.enrol import enroll
 
+    from connector_tasks.agents.enrol import revoke
+
     with session_scope(env.dep.settings.database_url) as s:
-        _id, code = enroll(s, [B_CONN])
+        new_id, code = enroll(s, [B_CONN])
         _id2, expired = enroll(s, [B_CONN], ttl=-1)
     url = f"{env.dep.web_url}/agents/register"
-    assert requests.post(url, json={"code": code}, timeout=30).status_code == 200
+    ok = requests.post(url, json={"code": code}, timeout=30)
+    assert ok.status_code == 200 and ok.json()["agent_id"] == new_id
+    with session_scope(env.dep.settings.database_url) as s:
+        revoke(s, new_id)  # B's connection stays with agent B (the newest active agent gets the commands)
     again = requests.post(url, json={"code": code}, timeout=30)
     assert again.status_code == 403 and "used or expired" in again.json()["error"]
     assert requests.post(url, json={"code": expired}, timeout=30).status_code == 403
     assert requests.post(url, json={"code": "guess"}, timeout=30).status_code == 403
     assert requests.post(url, data="not json", timeout=30).status_code == 400
-    with session_scope(env.dep.settings.database_url) as s:
-        _id3, bad = enroll(s, [B_CONN])
     # the register command refuses a used code with the cloud's reason
     proc = subprocess.run([sys.executable, "-m", "tally_worker.cli", "register", code, "--url", env.dep.web_url,
                            "--config", str(env.folder / "never.json")], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "403" in proc.stderr and not (env.folder / "never.json").exists()
+
+
+def test_after_a_broker_restart_the_agents_users_come_back(env, redis_server):
+    """ACL users live in the server's memory: the collector recreates them from ``agents:acl``
+    (persisted with the data), with the same password hashes, and both agents work again."""
+    env.dep.services.kill("tally-worker")
+    redis_server.stop()
+    redis_server.start()
+    env.dep.restart_agent()
+    for agent in (env.a, env.b):
+        wait_until(lambda: env.cloud.execute_command("ACL", "GETUSER", f"agent-{agent}"), timeout=30,
+                   what=f"agent-{agent} recreated")
+    user = env.cloud.acl_getuser(f"agent-{env.b}")
+    assert f"agent:{env.b}:*" in str(user["keys"]) and not user["channels"], user
+    granted = {c.lstrip("+") for c in user["commands"] if c.startswith("+")}
+    assert granted and granted <= set(acl.AGENT_COMMANDS), granted - set(acl.AGENT_COMMANDS)
+    from connector_tasks.connectors.tallyprime.reference import request_masters_snapshot
+
+    assert request_masters_snapshot(TALLY_CONN, wait=60)["company"] == "Demo Trading Co"
+    assert request_masters_snapshot(B_CONN, wait=60)["company"] == "Demo Trading Co"
 
 
 def test_revoked_agent_is_cut_off(env):
