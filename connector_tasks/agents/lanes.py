@@ -19,8 +19,9 @@ from connector_tasks.store.db import session_scope
 
 
 def agent_for(session, connection_name: str) -> Agent:
-    """The active agent enrolled for connection ``connection_name`` (the newest if several).
-    Raises ConfigurationError when none is (naming the enrolment command)."""
+    """The active agent enrolled for connection ``connection_name``: the newest if several (a
+    re-installed agent takes over its connection's commands at once; revoke the old one with
+    ``ml-connector agents revoke``). Raises ConfigurationError when none is (naming the enrolment command)."""
     agents = session.scalars(select(Agent).where(Agent.state == "active").order_by(Agent.id.desc())).all()
     for agent in agents:
         if connection_name in (agent.connections or []):

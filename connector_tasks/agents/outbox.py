@@ -29,6 +29,7 @@ def request_handler(command: str):
     """Decorator: ``fn(connection, request_id, result: dict)`` stores the answer an agent gives
     to request ``command`` (once its report checked)."""
     def register(fn):
+        """Record ``fn`` as the handler of ``command``; returns it unchanged."""
         REQUEST_HANDLERS[command] = fn
         return fn
     return register
@@ -87,6 +88,7 @@ def outcome_reporter(command: str, payload: dict):
     capability ``payload["capability"]`` the command came with. An outcome too large (e.g. a
     huge error text from the books) is reported ``failed`` with a short error instead."""
     def report(outcome) -> None:
+        """Push ``outcome`` (an Outcome) as an ``outcome`` report."""
         base = {"kind": "outcome", "command": command, "job_id": outcome.job_id,
                 "capability": payload.get("capability")}
         try:
