@@ -11,8 +11,9 @@ capability that does not match (:mod:`.capability`), or for a job/connection not
 agent's connections. It also recreates the agents' Redis users after a broker restart
 (:func:`.acl.reapply`).
 
-A report popped but lost before it reached ``default`` (a cloud worker killed in between) is not
-retried: the job stays ``posting`` and the sweeper hands it to the agent again when the posting
+A report the collector cannot hand on (``default`` refuses it) goes back to the outbox's tail
+for the next round. One popped and lost before it reached ``default`` (a cloud worker killed in
+that instant) is not retried: the job stays ``posting`` and the sweeper hands it to the agent again when the posting
 lease runs out; the agent's step finds its earlier write by its key and reports again.
 """
 from __future__ import annotations
@@ -133,8 +134,12 @@ class Collector:
             self.dropped += 1
             _refuse(agent, f"report of {len(value)} bytes over AGENT_REPORT_MAX_BYTES")
             return True
-        app.send_task("connector.record_agent_report", args=[agent, value.decode("utf-8", "replace")],
-                      queue="default")
+        try:
+            app.send_task("connector.record_agent_report", args=[agent, value.decode("utf-8", "replace")],
+                          queue="default")
+        except Exception:
+            client.rpush(key, value)  # back where BRPOP takes from: the next round hands it on
+            raise
         self.collected += 1
         return True
 

@@ -69,8 +69,9 @@ def enroll(session: Session, connections: list[str], ttl: int = CODE_TTL) -> tup
 
 
 def broker_url_for_agents() -> str:
-    """The broker as agents reach it: ``AGENT_BROKER_URL`` (e.g. ``rediss://broker.example:6380/0``
-    behind TLS), else ``REDIS_URL``."""
+    """The broker as agents reach it: ``AGENT_BROKER_URL`` (behind TLS e.g.
+    ``rediss://broker.example:6380/0?ssl_cert_reqs=required``; kombu wants ``ssl_cert_reqs`` on
+    a ``rediss`` URL), else ``REDIS_URL``."""
     s = runtime.settings()
     return s.environ.get("AGENT_BROKER_URL", "").strip() or s.redis_url
 
