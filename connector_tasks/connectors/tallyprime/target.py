@@ -50,14 +50,17 @@ def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMa
 
 def command_secrets(session: Session, target: Connection) -> dict | None:
     """What the agent needs with each command and must not keep: ``{"tally_login":
-    {"username", "password"}}`` when the company is under Tally's security control (stored
-    encrypted by ``ml-connector tallyprime login``), else ``None``. Added by the cloud when it
+    {"username", "password"}}`` when the company is under Tally's security control (the
+    connection's encrypted credentials ``username``/``password``, stored by ``ml-connector
+    tallyprime login``), else ``None``. Added by the cloud when it
     sends a command (:mod:`connector_tasks.agents.lanes`), never stored in a job's payload."""
     from connector_tasks import runtime
     from connector_tasks.store import repo
 
-    login = repo.read_credentials(target, runtime.vault()).get("tally_login") if target.credentials else None
-    return {"tally_login": login} if login else None
+    creds = repo.read_credentials(target, runtime.vault()) if target.credentials else {}
+    if not creds.get("username"):
+        return None
+    return {"tally_login": {"username": creds["username"], "password": creds.get("password") or ""}}
 
 
 def missing_ledgers(target: Connection, names: list[str], wait: float) -> tuple[list[str], str]:
