@@ -45,16 +45,19 @@ def _refuse(agent: int, reason: str) -> str:
 
 
 @shared_task(name="connector.record_agent_report", acks_late=True)
-def record_agent_report(agent: int, raw: str) -> str:
+def record_agent_report(agent: int, raw: str, refused: str | None = None) -> str:
     """Check and record a report that the collector took from agent ``agent``'s outbox (the id
     comes from the outbox key, never from the report). Returns ``"recorded"`` or ``"refused:
-    <reason>"`` (logged, counted in ``agent.refused_reports``, nothing else changed)."""
+    <reason>"`` (logged, counted in ``agent.refused_reports``, nothing else changed).
+    ``refused``: the collector already refused it (oversized) and only the count is kept."""
     from connector_tasks.agents.models import Agent
     from connector_tasks.jobs.results import record_outcome
     from connector_tasks.jobs.runner import Outcome
     from connector_tasks.store.db import session_scope
     from connector_tasks.store.models import Connection, SyncJob
 
+    if refused:
+        return _refuse(agent, str(refused)[:200])
     if not isinstance(raw, str) or len(raw.encode()) > max_report_bytes():
         return _refuse(agent, "oversized or not text")
     try:
@@ -131,8 +134,11 @@ class Collector:
         key = key.decode() if isinstance(key, bytes) else key
         agent = int(key.split(":")[1])
         if len(value) > max_report_bytes():
+            # dropped here, unread; counted by a worker process (the store is never opened in
+            # the worker's parent process, whose children fork from it)
             self.dropped += 1
-            _refuse(agent, f"report of {len(value)} bytes over AGENT_REPORT_MAX_BYTES")
+            app.send_task("connector.record_agent_report", queue="default",
+                          args=[agent, "", f"report of {len(value)} bytes over AGENT_REPORT_MAX_BYTES"])
             return True
         try:
             app.send_task("connector.record_agent_report", args=[agent, value.decode("utf-8", "replace")],
