@@ -236,9 +236,16 @@ def test_register_code_is_single_use_and_expires(env):
 
     from connector_tasks.agents.enrol import revoke
 
+    cli = subprocess.run([sys.executable, "-m", "connector_tasks.cli", "agents", "enroll", "--connection", B_CONN],
+                         env=child_environment(env.dep.settings), capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    new_id, code = int(cli.stdout.split()[1]), cli.stdout.strip().splitlines()[-1]
     with session_scope(env.dep.settings.database_url) as s:
-        new_id, code = enroll(s, [B_CONN])
         _id2, expired = enroll(s, [B_CONN], ttl=-1)
+        assert s.get(Agent, new_id).code_sha256 != code and len(code) == 48  # stored hashed only
+    unknown = subprocess.run([sys.executable, "-m", "connector_tasks.cli", "agents", "enroll", "--connection", "nope"],
+                             env=child_environment(env.dep.settings), capture_output=True, text=True, timeout=60)
+    assert unknown.returncode != 0 and "unknown connection 'nope'" in unknown.stderr
     url = f"{env.dep.web_url}/agents/register"
     ok = requests.post(url, json={"code": code}, timeout=30)
     assert ok.status_code == 200 and ok.json()["agent_id"] == new_id
