@@ -15,7 +15,7 @@ from connector_tasks.connectors import registry
 
 #: the generic task modules (pipeline, job machinery), before every system's own
 GENERIC_TASKS = ["connector_tasks.pipeline.tasks", "connector_tasks.jobs.results", "connector_tasks.jobs.sweeper",
-                 "connector_tasks.jobs.retention"]
+                 "connector_tasks.jobs.retention", "connector_tasks.agents.collector"]
 
 _settings = runtime.settings()
 configure_logging(_settings.log_level)

@@ -3,7 +3,7 @@
 Commands: ``db upgrade``, ``tenants add|list``, ``tokens create|list|revoke``,
 ``connections`` (add, set, list), ``mappings show|set|unset``, ``backfill``,
 ``jobs list [--failed]``, ``jobs replay ID``, ``audit ID``, ``relay``, ``rotate-keys``,
-``web``, ``flower`` and ``worker``; plus each system's own group (its registry entry's ``cli``, e.g.
+``web``, ``flower``, ``worker`` and ``agents enroll|list|revoke``; plus each system's own group (its registry entry's ``cli``, e.g.
 ``ml-connector <system> ...``).
 
 Tenants: whoever runs this CLI holds ``DATABASE_URL`` and ``FERNET_KEYS``, i.e. the whole
@@ -588,6 +588,10 @@ def _add_system_groups() -> None:
 
 
 _add_system_groups()
+
+from connector_tasks.agents.cli import agents as _agents  # noqa: E402
+
+main.add_command(_agents)
 
 
 if __name__ == "__main__":  # pragma: no cover

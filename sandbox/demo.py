@@ -61,14 +61,6 @@ class Services:
         self.procs: list[tuple[str, subprocess.Popen]] = []
         logs.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        """Start ``argv`` with the deployment's environment, output to ``<logs>/<name>.log``."""
-        out = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, env=child_environment(self.settings), stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.procs.append((name, proc))
-        return proc
-
     def start_web(self, port: int) -> None:
         self.start("web", [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", "-w", "2",
                            "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "webapp:create_app()"])
@@ -82,9 +74,19 @@ class Services:
                                       "worker", "-Q", queues or ",".join(cloud_queues()), "-c", "2",
                                       "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"])
 
-    def start_agent(self, name: str, argv: list[str]) -> None:
-        """An agent (a system's own process beside its emulator, as on a customer's LAN)."""
-        self.start(name, argv)
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``argv`` with ``env`` (default: the deployment's environment), output to
+        ``<logs>/<name>.log``."""
+        out = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, env=child_environment(self.settings) if env is None else env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def start_agent(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """An agent (a system's own process beside its emulator, as on a customer's LAN), with
+        ``env``: the agent's own environment (:func:`agent_environment`), never the cloud's."""
+        self.start(name, argv, env if env is not None else agent_environment(self.settings))
 
     def start_relay(self) -> None:
         self.start("relay", [sys.executable, "-m", "connector_tasks.cli", "relay"])
@@ -120,6 +122,46 @@ class Services:
             if proc.poll() is not None:
                 tail = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+
+#: what an agent's process inherits from ours (nothing secret: the machine's basics)
+AGENT_BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def agent_environment(settings: Settings, prefixes: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of an agent on a customer's LAN: the machine's basics, the non-secret
+    job settings (environment name, log level, time limits) and the variables of ``settings``
+    whose names start with one of ``prefixes`` (its system's own, e.g. where its books listen).
+    Never the cloud's secrets (``DATABASE_URL``, ``FERNET_KEYS``, ``SECRET_KEY``, ``REDIS_URL``,
+    OAuth client secrets, ``API_TOKEN``): its only secret is its own credential file."""
+    import os
+
+    env = {k: os.environ[k] for k in AGENT_BASE_VARIABLES if k in os.environ}
+    env.update({k: v for k, v in settings.environ.items() if prefixes and k.startswith(prefixes)})
+    env.update(ML_CONNECTOR_ENV=settings.env, LOG_LEVEL=settings.log_level,
+               TASK_TIME_LIMIT=str(settings.task_time_limit), VISIBILITY_TIMEOUT=str(settings.visibility_timeout),
+               RETRY_BASE_SECONDS=str(settings.retry_base), INSTANCE_PATH=str(settings.instance_path / "agent"))
+    return env
+
+
+def enrol_agent(settings: Settings, kit, web_url: str, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """Enrol an agent for ``kit``'s connection as an operator would (``ml-connector agents
+    enroll``) and register it through the web app with the one-time code, as the customer does
+    beside the books (the kit's register command, in the agent's own environment). Returns the
+    agent's command and environment (:func:`agent_environment`). Raises RuntimeError with the
+    register command's output when it fails."""
+    from connector_tasks.agents.enrol import enroll
+    from connector_tasks.store.db import session_scope
+
+    with session_scope(settings.database_url) as s:
+        _agent_id, code = enroll(s, [kit.connection])
+    config = folder / f"agent-{kit.connection}.json"
+    env = agent_environment(settings, kit.agent_env_prefixes)
+    proc = subprocess.run(kit.agent_register_argv(code, web_url, config), env=env, capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"registering the agent of {kit.connection} failed: {proc.stdout}{proc.stderr}")
+    return kit.agent_argv(config), env
 
 
 def kits():
@@ -221,15 +263,16 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
         stack.callback(services.stop)
         services.start_web(web_port)
         services.start_worker()
-        agents = []
-        for kit in targets:
-            argv = kit.agent_argv()
-            if argv:
-                services.start_agent(f"agent-{kit.system}", argv)
-                agents.append(f"the {registry.get(kit.system).title} agent")
         if settings.webhook_enqueue == "relay":
             services.start_relay()
         wait_http(f"{web_url}/healthz")
+        agents = []
+        for kit in targets:
+            if kit.agent_argv(instance / "agent.json"):
+                # enrolled by the operator, registered beside the books with its one-time code
+                argv, agent_env = enrol_agent(settings, kit, web_url, instance / "agents")
+                services.start_agent(f"agent-{kit.system}", argv, agent_env)
+                agents.append(f"the {registry.get(kit.system).title} agent (own broker user)")
         echo(f"  web, worker (every cloud queue){', the outbox relay' if settings.webhook_enqueue == 'relay' else ''}"
              f"{''.join(', ' + a for a in agents)} started")
 

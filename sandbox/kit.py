@@ -17,7 +17,7 @@ integration to the demo with no other change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import ClassVar, Callable
 
 
 @dataclass
@@ -79,10 +79,19 @@ class EmulatorKit:
         subscription); returns a line describing it. Default: nothing to do."""
         return f"connection {self.connection} ready"
 
-    def agent_argv(self) -> list[str] | None:
-        """The command of the agent serving the connection's lane, when the system is reached
-        through an agent (run beside the emulator, as on a customer's LAN). Default: none."""
+    #: the variables (name prefixes) of the agent's own environment (see ``agent_environment``)
+    agent_env_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def agent_argv(self, config=None) -> list[str] | None:
+        """The command of the agent serving the connection's lane, with its credential file
+        ``config``, when the system is reached through an agent (run beside the emulator, as on
+        a customer's LAN). Default: none."""
         return None
+
+    def agent_register_argv(self, code: str, url: str, config) -> list[str]:
+        """The command that registers the agent with one-time ``code`` at cloud ``url`` and
+        writes its credential to ``config``."""
+        raise NotImplementedError
 
     def fire(self) -> str:
         """(A source) make the emulator produce the demo's object and its event; returns the

@@ -1,10 +1,18 @@
-"""``tally-worker``: run the local agent, or check that TallyPrime answers."""
+"""``tally-worker``: register the local agent, run it, or check that TallyPrime answers."""
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
+
+from tally_worker.agent import DEFAULT_CONFIG
+
+_config_option = click.option("--config", "config", type=click.Path(path_type=Path), envvar="TALLY_AGENT_CONFIG",
+                              default=DEFAULT_CONFIG, show_default=True,
+                              help="the agent's credential file (env TALLY_AGENT_CONFIG)")
 
 
 @click.group()
@@ -13,16 +21,49 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--connection", required=True, help="the Tally connection's name (queue tally.<name>)")
-@click.option("--loglevel", default="INFO", show_default=True)
-def run(connection: str, loglevel: str) -> None:
-    """Serve queue ``tally.<connection>`` with one process, one task at a time."""
-    from connector_tasks.celery_app import app
-    from connector_tasks.connectors.tallyprime.target import tally_queue
+@click.argument("code")
+@click.option("--url", required=True, help="the cloud's public URL (PUBLIC_BASE_URL), https in production")
+@_config_option
+def register(code: str, url: str, config: Path) -> None:
+    """Exchange the one-time CODE (from `ml-connector agents enroll`) for this agent's credential
+    and write it to the credential file, owner-only."""
+    import requests
 
-    app.worker_main(["worker", "-Q", tally_queue(connection), "-c", "1", "--prefetch-multiplier", "1",
-                     "-n", f"tally-{connection}@%h", "--without-gossip", "--without-mingle",
-                     "-l", loglevel])
+    from tally_worker.agent import write_credential
+
+    try:
+        reply = requests.post(f"{url.rstrip('/')}/agents/register", json={"code": code}, timeout=30)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"could not reach {url}: {exc}") from exc
+    if reply.status_code != 200:
+        try:
+            reason = reply.json().get("error")
+        except ValueError:
+            reason = reply.text[:200]
+        raise click.ClickException(f"registration refused ({reply.status_code}): {reason}")
+    credential = {**reply.json(), "cloud_url": url.rstrip("/")}
+    path = write_credential(config, credential)
+    click.echo(f"agent {credential['agent_id']} registered for {', '.join(credential['connections'])}; "
+               f"credential in {path}")
+
+
+@main.command()
+@_config_option
+@click.option("--connection", "connections", multiple=True,
+              help="serve only this connection's lane (default: every connection of the credential)")
+@click.option("--loglevel", default="INFO", show_default=True)
+def run(config: Path, connections: tuple[str, ...], loglevel: str) -> None:
+    """Serve this agent's lanes with one process, one task at a time."""
+    from tally_worker.agent import agent_app, read_credential
+
+    try:
+        credential = read_credential(config)
+        app, queues = agent_app(credential, dict(os.environ), list(connections) or None)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    app.worker_main(["worker", "-Q", ",".join(queues), "-c", "1", "--prefetch-multiplier", "1",
+                     "-n", f"tally-agent-{credential['agent_id']}@%h", "--without-gossip", "--without-mingle",
+                     "--without-heartbeat", "-l", loglevel])
 
 
 @main.command()

@@ -14,7 +14,7 @@ import requests
 
 from config.redis_server import redis_binary
 from config.settings import Settings, set_settings
-from sandbox.demo import Services, free_port, setup_connections, wait_for_job, wait_http
+from sandbox.demo import Services, enrol_agent, free_port, setup_connections, wait_for_job, wait_http
 from sandbox.gusto.kit import DEMO_PAYROLL, GUSTO_CONN, GustoKit, connect_gusto_company  # noqa: F401
 from sandbox.tallyprime.kit import DEMO_COMPANY_NAME, TALLY_CONN, TallyKit  # noqa: F401
 
@@ -65,6 +65,13 @@ class Deployment:
     services: Services
     gusto_server: object
     tally_server: object
+    #: the Tally agent's command and its own environment (enrolled and registered at start)
+    agent_argv: list | None = None
+    agent_env: dict | None = None
+
+    def restart_agent(self, name: str = "tally-worker") -> None:
+        """Start the Tally agent again (same credential), e.g. after :meth:`Services.kill`."""
+        self.services.start_agent(name, self.agent_argv, self.agent_env)
 
     def gusto(self, method: str, path: str, **kw) -> requests.Response:
         return requests.request(method, f"{self.gusto_url}{path}", timeout=60, **kw)
@@ -107,10 +114,13 @@ def start_deployment(folder: Path, redis_url: str, database_url: str, *, gusto_c
     try:
         services.start_web(web_port)
         services.start_worker()
-        services.start_agent("tally-worker", tally.agent_argv())
         if settings.webhook_enqueue == "relay":
             services.start_relay()
         wait_http(f"{web_url}/healthz", timeout=60)
+        # the agent is enrolled and registers with its one-time code; it gets only its own
+        # environment and credential
+        dep.agent_argv, dep.agent_env = enrol_agent(settings, tally, web_url, folder / "agent")
+        dep.restart_agent()
         gusto.connect(web_url)
     except BaseException:
         dep.stop()

@@ -45,6 +45,7 @@ def create_app(settings=None) -> Flask:
     # ids in URLs: an integer past 64 bits is "not found" (404), not an overflow in the store (500)
     app.url_map.converters["int"] = BoundedIntConverter
 
+    from webapp.agents import bp as agents_bp
     from webapp.api import bp as api_bp
     from webapp.health import bp as health_bp
     from webapp.oauth import bp as oauth_bp
@@ -54,6 +55,7 @@ def create_app(settings=None) -> Flask:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(agents_bp)
 
     @app.errorhandler(413)
     def too_large(_exc):

@@ -147,6 +147,7 @@ BUILTIN: tuple[SystemSpec, ...] = (
         settings="connector_tasks.connectors.tallyprime.settings:TallySettings",
         app_settings="connector_tasks.connectors.tallyprime.settings:TallyAppSettings",
         target="connector_tasks.connectors.tallyprime.target",
+        cli="connector_tasks.connectors.tallyprime.cli:tallyprime",
         sandbox="sandbox.tallyprime.kit",
         contract="sandbox.tallyprime.kit:ledger_contracts",
     ),

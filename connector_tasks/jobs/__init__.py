@@ -4,7 +4,7 @@
   (the only writer of its status and lease);
 * :mod:`.runner`: the one runner of steps (cloud and agent), the typed :class:`Outcome` of a
   target step, the hand-off to a target;
-* :mod:`.results`: recording an outcome (``connector.record_post_result``);
+* :mod:`.results`: recording an outcome (in-process, or from an agent's checked outbox report);
 * :mod:`.sweeper`: nothing lost (``connector.sweep``);
 * :mod:`.replay`: operator operations (list, replay).
 """

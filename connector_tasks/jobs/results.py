@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
 from connector_tasks import runtime
 from connector_tasks.flows.catalog import FLOWS
 from connector_tasks.jobs.runner import Outcome, Result, dispatch
@@ -63,15 +61,3 @@ def record_outcome(outcome: Outcome) -> None:
     if resend is not None:
         dispatch(outcome.job_id, resend)
 
-
-@shared_task(name="connector.record_post_result", acks_late=True)
-def record_post_result(job_id: int, outcome: dict) -> None:
-    """The broker's door for :func:`record_outcome`: what an agent reports for job ``job_id``
-    (``outcome`` is :meth:`Outcome.to_wire`). A message that is not an outcome is logged and
-    dropped (nothing to retry: the sweeper hands the job on again when its lease runs out)."""
-    try:
-        parsed = Outcome.from_wire(job_id, outcome)
-    except (TypeError, ValueError) as exc:
-        log.warning("dropped a malformed outcome for job %s: %s", job_id, exc)
-        return
-    record_outcome(parsed)

@@ -11,7 +11,8 @@ reason, visible and replayable; an unexpected exception (a bug) → parked too, 
 * :func:`run_target_step`: a target step, which may run where the store is out of reach (the
   agent beside the customer's books): it produces an :class:`Outcome` and hands it to ``report`` —
   :func:`~connector_tasks.jobs.results.record_outcome` in-process on a cloud worker, or a
-  message to the cloud (``connector.record_post_result``) from an agent.
+  report in the agent's own outbox (:func:`connector_tasks.agents.outbox.outcome_reporter`),
+  which the cloud's collector checks (its per-command capability) before recording it.
 * :func:`hand_to_target`: the end of a prepare step: store the payload on the job, move it to
   ``posting`` and send the target step (after the commit).
 """
@@ -215,10 +216,18 @@ def hand_to_target(job_id: int, revision: int, payload: dict, *, warnings=()) ->
 
 def dispatch(job_id: int, payload: dict) -> None:
     """Send job ``job_id``'s target step as ``payload["dispatch"]`` names it
-    (``{"task": ..., "queue": ...}``), e.g. to an agent's lane."""
+    (``{"task": ..., "queue": ...}``). With ``"agent": <connection>`` the step goes to the lane
+    of the agent registered for that connection, under its key prefix and with the command's
+    capability (:func:`connector_tasks.agents.lanes.send_job_step`; ConfigurationError when no
+    agent is registered)."""
     from connector_tasks.celery_app import app
 
     d = payload["dispatch"]
+    if d.get("agent"):
+        from connector_tasks.agents.lanes import send_job_step
+
+        send_job_step(d["agent"], d["queue"], d["task"], job_id, payload)
+        return
     app.send_task(d["task"], args=[job_id, payload], queue=d["queue"])
 
 
@@ -247,10 +256,3 @@ def run_target_step(task, job_id: int, payload: dict, work: Callable[[], tuple[s
         log.exception("%s failed for job %s", task.name, job_id)
         report(Outcome(result=Result.FAILED, error=describe(exc), **base))
 
-
-def send_outcome(outcome: Outcome) -> None:
-    """Report ``outcome`` to the cloud through the broker (``connector.record_post_result`` on
-    the default queue): what an agent without store access does."""
-    from connector_tasks.celery_app import app
-
-    app.send_task("connector.record_post_result", args=[outcome.job_id, outcome.to_wire()], queue="default")

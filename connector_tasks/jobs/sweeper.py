@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from celery import shared_task
 from sqlalchemy import and_, or_, select
 
 from connector_tasks import runtime
+from connector_tasks.core.errors import ConfigurationError
 from connector_tasks.jobs.runner import dispatch
 from connector_tasks.jobs.states import EventStatus, JobStatus, transition
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncJob, utcnow
+
+log = logging.getLogger(__name__)
 
 #: seconds an event may wait for the relay before the sweeper publishes it itself
 RELAY_GRACE = 30
@@ -29,7 +33,9 @@ def sweep() -> dict:
     * jobs ``posting`` past their lease (no outcome from the target) → the stored payload is sent
       to the target again, which asks the target first, so nothing posts twice.
 
-    Returns counts ``{"events": n, "replayed": n, "reposted": n}``.
+    Returns counts ``{"events": n, "replayed": n, "reposted": n, "undeliverable": n}`` (a
+    posting job whose target step cannot be sent now, e.g. its agent was revoked and no other
+    is registered: logged, left ``posting`` for the next lease, the others still sent).
     """
     from connector_tasks.pipeline.tasks import publish_prepare, publish_route
 
@@ -60,6 +66,12 @@ def sweep() -> dict:
         publish_route(event_id)
     for job_id in replay:
         publish_prepare(job_id)
+    undeliverable = 0
     for job_id, payload in repost:
-        dispatch(job_id, payload)
-    return {"events": len(events), "replayed": len(replay), "reposted": len(repost)}
+        try:
+            dispatch(job_id, payload)
+        except ConfigurationError as exc:  # e.g. its agent was revoked: the others still go
+            undeliverable += 1
+            log.warning("job %s not reposted: %s", job_id, exc.message)
+    return {"events": len(events), "replayed": len(replay), "reposted": len(repost) - undeliverable,
+            "undeliverable": undeliverable}

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import requests
 
@@ -66,9 +66,17 @@ class TallyKit(EmulatorKit):
         session.add(Connection(name=self.connection, system=self.system, account=self.company,
                                status="connected", settings={}))
 
-    def agent_argv(self) -> list[str]:
-        """``tally-worker run --connection <name>`` (the agent beside TallyPrime)."""
-        return [sys.executable, "-m", "tally_worker.cli", "run", "--connection", self.connection]
+    agent_env_prefixes: ClassVar[tuple[str, ...]] = ("TALLY_",)
+
+    def agent_argv(self, config=None) -> list[str]:
+        """``tally-worker run --config <credential> --connection <name>`` (the agent beside
+        TallyPrime)."""
+        return [sys.executable, "-m", "tally_worker.cli", "run", *(["--config", str(config)] if config else []),
+                "--connection", self.connection]
+
+    def agent_register_argv(self, code: str, url: str, config) -> list[str]:
+        """``tally-worker register <code> --url <cloud> --config <credential>``."""
+        return [sys.executable, "-m", "tally_worker.cli", "register", code, "--url", url, "--config", str(config)]
 
     def vouchers(self) -> list[dict]:
         """Every voucher of the demo company, from the emulator's state."""

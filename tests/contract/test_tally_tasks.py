@@ -1,6 +1,9 @@
 """The Tally agent's tasks run in-process (Celery ``apply``) against the emulator over HTTP,
-with real Redis for the Tally lock; what they report is captured where the broker would carry
-it. The masters snapshot is stored in a real store (SQLite and PostgreSQL)."""
+with real Redis for the Tally lock; what they report is captured where the agent's outbox would
+take it. The masters snapshot goes through the cloud's checked recording
+(``connector.record_agent_report``: its capability verified) into a real store (SQLite and
+PostgreSQL)."""
+import json
 import datetime as dt
 import threading
 from decimal import Decimal
@@ -9,6 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings, set_settings
+from connector_tasks.agents import outbox
+from connector_tasks.agents.collector import record_agent_report
+from connector_tasks.agents.models import Agent
 from connector_tasks.connectors.tallyprime import reference, tasks
 from connector_tasks.connectors.tallyprime.target import employee_payload, journal_payload
 from connector_tasks.core.errors import ConfigurationError, TransientApiError
@@ -27,7 +33,13 @@ def agent(tally, redis_server, tmp_path, monkeypatch):
                  .with_overrides(redis_url=redis_server.url, database_url=f"sqlite:///{tmp_path / 'unused.db'}")
                  .with_env(TALLY_URL=tally.url))
     reports = []
-    monkeypatch.setattr(tasks, "send_outcome", lambda outcome: reports.append((outcome.job_id, outcome.to_wire())))
+
+    def push(report):
+        if report["kind"] == "outcome":
+            reports.append((report["job_id"], report["outcome"]))
+
+    monkeypatch.setattr(outbox, "push_report", push)
+    monkeypatch.setattr(tasks, "push_report", push)
     return reports
 
 
@@ -37,7 +49,7 @@ def test_post_journal_with_unknown_user_ledger_is_parked_naming_it(agent, tally)
         JournalLine("Bank of Nowhere", "net_pay", credit=Decimal("100.00"))), "p7")
     target = Connection(name="site", system="tallyprime", account=COMPANY)
     payload = journal_payload(None, target, entry, [LedgerMaster("Salaries & Wages", "Indirect Expenses")])
-    assert payload["dispatch"] == {"task": "tally.post_journal", "queue": "tally.site"}
+    assert payload["dispatch"] == {"task": "tally.post_journal", "queue": "tally.site", "agent": "site"}
     tasks.post_journal.apply(args=[7, payload])
     [(job_id, outcome)] = agent
     assert job_id == 7 and outcome["result"] == "failed"
@@ -55,7 +67,7 @@ def test_sync_employee_task_reports_cost_centre_with_action(agent, tally):
                             joining_date=dt.date(2022, 5, 1))
     payload = employee_payload(None, target, master)
     assert payload == {"master": master.to_dict(), "company": COMPANY,
-                       "dispatch": {"task": "tally.sync_employee", "queue": "tally.site"}}
+                       "dispatch": {"task": "tally.sync_employee", "queue": "tally.site", "agent": "site"}}
     tasks.sync_employee.apply(args=[3, payload])
     tasks.sync_employee.apply(args=[3, payload])
     payload["master"]["deactivation_date"] = "2024-02-29"
@@ -78,33 +90,39 @@ def test_sync_employee_task_retries_while_tally_is_down(agent, tally):
 
 @pytest.fixture
 def store(database_url, agent, monkeypatch):
-    """A migrated store holding Tally connection ``site``; the broker is replaced by a
-    thread that runs the named task (``tally.report_masters`` then
-    ``connector.record_tally_masters``) as a worker would."""
+    """A migrated store holding Tally connection ``site`` and its registered agent; the broker
+    is replaced by threads: the agent's lane runs ``tally.report_masters`` as the agent would,
+    and its outbox report goes to ``connector.record_agent_report`` as the collector would."""
     from config.settings import get_settings
+    from connector_tasks.agents import lanes
     set_settings(get_settings().with_overrides(database_url=database_url))
     with session_scope(database_url) as s:
         s.add(Connection(name="site", system="tallyprime", account=COMPANY, settings={"keep": 1}))
         s.add(Connection(name="g", system="gusto", settings={}))
-    from connector_tasks.celery_app import app
-    sent = []
-    registry = {"tally.report_masters": tasks.report_masters,
-                "connector.record_tally_masters": reference.record_tally_masters}
+        s.add(Agent(connections=["site"], state="active"))
+        s.flush()
+        agent_id = s.scalar(select(Agent.id))
+    sent, recorded = [], []
 
-    def send_task(name, args=(), kwargs=None, queue=None, **_):
-        sent.append((name, queue))
-        if name in registry and not getattr(send_task, "drop", False):
-            threading.Thread(target=registry[name].apply, kwargs={"args": args, "kwargs": kwargs}).start()
+    def push(report):
+        recorded.append(record_agent_report(agent_id, json.dumps(report)))
 
-    monkeypatch.setattr(app, "send_task", send_task)
-    send_task.sent = sent
-    return send_task
+    monkeypatch.setattr(tasks, "push_report", push)
+
+    def publish(agent, queue, task, args, kwargs=None):
+        sent.append((task, queue, agent))
+        if not getattr(publish, "drop", False):
+            threading.Thread(target=tasks.report_masters.apply, kwargs={"args": args, "kwargs": kwargs}).start()
+
+    monkeypatch.setattr(lanes, "publish", publish)
+    publish.sent, publish.recorded, publish.agent_id = sent, recorded, agent_id
+    return publish
 
 
 def test_masters_snapshot_round_trip_is_stored_on_the_connection(store, tally, database_url):
     snap = reference.request_masters_snapshot("site", wait=20)
-    assert store.sent == [("tally.report_masters", "tally.site"),
-                          ("connector.record_tally_masters", "default")]
+    assert store.sent == [("tally.report_masters", "tally.site", store.agent_id)]
+    assert store.recorded == ["recorded"]
     assert snap["ledgers"]["Cash"] == "Cash-in-Hand" and snap["company"] == COMPANY
     assert "Primary Cost Category" in snap["cost_categories"]
     assert isinstance(snap["alter_ids"]["master"], int) and snap["fetched_at"]

@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import select, update
 
 from config.settings import child_environment
-from tests.harness import GUSTO_CONN, TALLY_CONN, TallyKit
+from tests.harness import GUSTO_CONN
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
 from connector_tasks.tenants import ALL_TENANTS
@@ -97,7 +97,7 @@ def test_agent_killed_before_tally_accepted_posts_once_after_restart(dep):
     time.sleep(1.0)
     dep.services.kill("tally-worker")  # SIGKILL the whole agent, pool and parent
     assert vouchers_for(dep, pid) == []
-    dep.services.start_agent("tally-worker", TallyKit(connection=TALLY_CONN).agent_argv())
+    dep.restart_agent()
     assert_posted_once(dep, pid)  # the unacked task came back after the visibility timeout
 
 
@@ -107,7 +107,7 @@ def test_agent_killed_after_tally_accepted_does_not_post_twice(dep):
     process(dep, pid)
     wait_until(lambda: vouchers_for(dep, pid), timeout=30, what="Tally to accept the voucher")
     dep.services.kill("tally-worker")
-    dep.services.start_agent("tally-worker", TallyKit(connection=TALLY_CONN).agent_argv())
+    dep.restart_agent()
     assert_posted_once(dep, pid)
     with session_scope(dep.settings.database_url) as s:
         job = s.scalar(select(SyncJob).where(SyncJob.source_id == pid))

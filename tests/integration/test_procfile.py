@@ -21,7 +21,7 @@ from config.settings import Settings, child_environment, set_settings
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, SyncJob
 from sandbox.acumatica.kit import AcumaticaKit
-from sandbox.demo import free_port, setup_connections, wait_http
+from sandbox.demo import enrol_agent, free_port, setup_connections, wait_http
 from tests.harness import DEMO_PAYROLL, GustoKit, TallyKit, fresh_postgres_database
 
 pytestmark = pytest.mark.integration
@@ -67,10 +67,12 @@ def platform(tmp_path_factory, redis_server, postgres_admin_url):
         formation = [n for n in _procfile_names() if n != "release"]
         procs.append(subprocess.Popen(_honcho("start", *formation), env=env, cwd=folder, stdout=logs,
                                       stderr=subprocess.STDOUT, start_new_session=True))
-        procs.append(subprocess.Popen(tally.agent_argv(), env=child_environment(settings), cwd=folder,
+        wait_http(f"{web}/healthz", timeout=90)
+        # the agent: enrolled, registered with its one-time code, run with its own environment
+        agent_argv, agent_env = enrol_agent(settings, tally, web, folder / "agent")
+        procs.append(subprocess.Popen(agent_argv, env=agent_env, cwd=folder,
                                       stdout=open(folder / "agent.log", "ab"), stderr=subprocess.STDOUT,
                                       start_new_session=True))
-        wait_http(f"{web}/healthz", timeout=90)
         gusto.connect(web)
         yield settings, kits, formation, folder
     finally:

@@ -7,9 +7,10 @@ it), so mappings are validated against a snapshot the agent exports on request:
    ``tally.report_masters(connection_name, request_id, company=...)`` to the agent's queue
    ``tally.<connection>`` and waits;
 2. the agent exports ledgers with their groups, cost categories, cost centres and the
-   company's last master/voucher AlterIDs (https://help.tallysolutions.com/developer-reference/integration-capabilities/case-study-1/ collection exports and
-   "Change tracking") and sends :func:`record_tally_masters` to the ``default`` queue;
-3. :func:`record_tally_masters` stores it as the Tally connection's runtime state
+   company's last master/voucher AlterIDs (Tally XML case study 1: collection exports and
+   "Change tracking") and pushes it to its outbox with the request's capability;
+3. the cloud's collector checks it (:mod:`connector_tasks.agents.outbox`) and
+   :func:`store_masters` stores it as the Tally connection's runtime state
    ``tally_masters``; the waiting caller finds it by ``request_id``.
 
 :func:`missing_ledgers` then tells which mapped ledgers Tally does not hold.
@@ -20,9 +21,8 @@ import logging
 import time
 import uuid
 
-from celery import shared_task
-
 from connector_tasks import runtime
+from connector_tasks.agents.outbox import request_handler
 from connector_tasks.connections import get_connection
 from connector_tasks.connectors.tallyprime.target import tally_queue
 from connector_tasks.core.errors import ConfigurationError, TransientApiError
@@ -46,8 +46,8 @@ def _tally_connection(session, connection_name: str) -> Connection:
     return get_connection(session, connection_name, system=SYSTEM)
 
 
-@shared_task(name="connector.record_tally_masters", acks_late=True)
-def record_tally_masters(connection_name: str, request_id: str, snapshot: dict) -> None:
+@request_handler("tally.report_masters")
+def store_masters(connection_name: str, request_id: str, snapshot: dict) -> None:
     """Store what the Tally agent exported for request ``request_id``.
 
     A good ``snapshot`` (see ``tally.report_masters``) becomes the connection's state
@@ -86,25 +86,28 @@ def record_tally_masters(connection_name: str, request_id: str, snapshot: dict) 
 
 def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
     """Ask the Tally agent of ``connection_name`` for a fresh masters snapshot and return it
-    (the ``tally_masters`` state, see :func:`record_tally_masters`) once stored.
+    (the ``tally_masters`` state, see :func:`store_masters`) once stored.
 
     Sends ``tally.report_masters(connection_name, request_id, company=<account>)`` to queue
-    ``tally.<connection_name>`` and polls the store every 0.2 s for up to ``wait`` seconds.
+    ``tally.<connection_name>`` of the connection's registered agent (with the request's
+    capability, :func:`connector_tasks.agents.lanes.send_request`) and polls the store every 0.2 s for up to ``wait`` seconds.
     Raises :class:`ConfigurationError` for an unknown or non-Tally connection;
     :class:`TransientApiError` when the broker refuses the message, when the agent reports it
     could not read Tally (its error text included), or when no answer came within ``wait``
     seconds (the message says to start ``tally-worker run --connection <name>`` and open the
     company in TallyPrime).
     """
-    from connector_tasks.celery_app import app
+    from connector_tasks.agents.lanes import send_request
 
     url = runtime.settings().database_url
     with session_scope(url) as s:
         company = _tally_connection(s, connection_name).account
     request_id = uuid.uuid4().hex
     try:
-        app.send_task("tally.report_masters", args=[connection_name, request_id],
-                      kwargs={"company": company}, queue=tally_queue(connection_name))
+        send_request(connection_name, tally_queue(connection_name), "tally.report_masters", request_id,
+                     [connection_name, request_id], {"company": company})
+    except ConfigurationError:
+        raise
     except Exception as exc:  # noqa: BLE001 - kombu raises many kinds when the broker is down
         raise TransientApiError(f"could not ask the Tally agent of {connection_name!r} for its "
                                 f"masters: the broker refused the message", system=SYSTEM,
@@ -125,7 +128,7 @@ def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
             raise TransientApiError(
                 f"the Tally agent of {connection_name!r} did not answer within {wait:g} s; is "
                 f"`tally-worker run --connection {connection_name}` running beside TallyPrime "
-                f"(queue {tally_queue(connection_name)}) and a default-queue worker running?",
+                f"(queue {tally_queue(connection_name)}) and a default-queue worker (the outbox collector) running?",
                 system=SYSTEM)
         time.sleep(POLL_SECONDS)
 

@@ -27,7 +27,7 @@ def journal_payload(session: Session, target: Connection, entry: JournalEntry,
     return {"entry": entry.to_dict(), "company": target.account,
             "ledgers": [m.to_dict() for m in ledgers],
             "cost_centres": [list(c) for c in centres],
-            "dispatch": {"task": "tally.post_journal", "queue": tally_queue(target.name)}}
+            "dispatch": {"task": "tally.post_journal", "queue": tally_queue(target.name), "agent": target.name}}
 
 
 def employee_payload(session: Session, target: Connection, master: EmployeeMaster) -> dict:
@@ -35,7 +35,7 @@ def employee_payload(session: Session, target: Connection, master: EmployeeMaste
     "tally.sync_employee", "queue": "tally.<connection>"}}`` for ``tally.sync_employee``
     (the employee becomes a payroll cost centre, https://github.com/dhananjay1405/tally-database-loader tally-export-config.yaml)."""
     return {"master": master.to_dict(), "company": target.account,
-            "dispatch": {"task": "tally.sync_employee", "queue": tally_queue(target.name)}}
+            "dispatch": {"task": "tally.sync_employee", "queue": tally_queue(target.name), "agent": target.name}}
 
 
 def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMaster],
@@ -45,7 +45,22 @@ def masters_payload(session: Session, target: Connection, ledgers: list[LedgerMa
     Tally when missing."""
     return {"ledgers": [m.to_dict() for m in ledgers], "cost_centres": [list(c) for c in cost_centres],
             "company": target.account,
-            "dispatch": {"task": "tally.ensure_masters", "queue": tally_queue(target.name)}}
+            "dispatch": {"task": "tally.ensure_masters", "queue": tally_queue(target.name), "agent": target.name}}
+
+
+def command_secrets(session: Session, target: Connection) -> dict | None:
+    """What the agent needs with each command and must not keep: ``{"tally_login":
+    {"username", "password"}}`` when the company is under Tally's security control (the
+    connection's encrypted credentials ``username``/``password``, stored by ``ml-connector
+    tallyprime login``), else ``None``. Added by the cloud when it
+    sends a command (:mod:`connector_tasks.agents.lanes`), never stored in a job's payload."""
+    from connector_tasks import runtime
+    from connector_tasks.store import repo
+
+    creds = repo.read_credentials(target, runtime.vault()) if target.credentials else {}
+    if not creds.get("username"):
+        return None
+    return {"tally_login": {"username": creds["username"], "password": creds.get("password") or ""}}
 
 
 def missing_ledgers(target: Connection, names: list[str], wait: float) -> tuple[list[str], str]:
