@@ -76,3 +76,24 @@ def test_bad_tenant_names_roles_and_unknown_tenants_are_clear_errors(store):
             create_token(s, "nope", "operator")
         assert tenant_id_of(s, None) == 1 and tenant_id_of(s, "default") == 1
         assert scope_of(s, None) is ALL_TENANTS and scope_of(s, "acme") == Scope(tenant_id_of(s, "acme"))
+
+
+def test_an_agent_is_enrolled_for_the_connections_of_one_tenant_only(store):
+    """Agents belong to the tenant of their connections: enrolling one agent for two tenants'
+    Tally connections is refused, nothing is created; one tenant's connections are accepted."""
+    from connector_tasks.agents.enrol import enroll
+    from connector_tasks.agents.models import Agent
+    from connector_tasks.connections import open_connection
+
+    with session_scope(store) as s:
+        acme, beta = add_tenant(s, "acme").id, add_tenant(s, "beta").id
+        open_connection(s, "acme-tally", "tallyprime", tenant_id=acme)
+        open_connection(s, "acme-tally-2", "tallyprime", tenant_id=acme)
+        open_connection(s, "beta-tally", "tallyprime", tenant_id=beta)
+    with session_scope(store) as s:
+        with pytest.raises(ConfigurationError, match="another tenant"):
+            enroll(s, ["acme-tally", "beta-tally"])
+    with session_scope(store) as s:
+        assert s.scalar(select(Agent)) is None
+        agent_id, code = enroll(s, ["acme-tally", "acme-tally-2"])
+        assert s.get(Agent, agent_id).connections == ["acme-tally", "acme-tally-2"]
