@@ -3,7 +3,7 @@
 The user name and password are the connection's encrypted credentials (``username``,
 ``password``; the vault, ``FERNET_KEYS``) and reach the agent only inside each command it is sent
 (``secrets`` of the command, masked in Celery's ``argsrepr``/``kwargsrepr``; never in the job's
-stored payload): the agent's host keeps no copy (docs/security-agents.md).
+stored payload): the agent's host keeps no copy (docs/security.md, "Agents").
 """
 from __future__ import annotations
 
