@@ -13,9 +13,6 @@ from connector_tasks import runtime
 from connector_tasks.jobs.retention import retention_days
 from connector_tasks.store.db import upgrade
 
-#: the largest id a URL may carry: the store's ids are 64-bit signed integers (BIGINT)
-MAX_URL_ID = 2**63 - 1
-
 
 def create_app(settings=None) -> Flask:
     """Build the Flask app for ``settings`` (default: from the environment).
@@ -75,15 +72,12 @@ def create_app(settings=None) -> Flask:
 
 
 class BoundedIntConverter(IntegerConverter):
-    """Flask's ``<int:…>`` limited to 1..:data:`MAX_URL_ID` and at most 19 digits: a longer or
-    larger id does not match the route (404) instead of reaching the store, where SQLite raises
-    ``OverflowError`` (500)."""
+    """Flask's ``<int:…>`` limited to at most 64 digits: a longer id does not match the route
+    (404) and is never parsed; a shorter one reaches its view, which refuses an id no row can
+    have with a 400 naming the range (``webapp/api.py``), instead of the store raising
+    ``OverflowError`` (a 500 before)."""
 
-    regex = r"\d{1,19}"
-
-    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
-        kwargs.setdefault("max", MAX_URL_ID)
-        super().__init__(map, *args, **kwargs)
+    regex = r"\d{1,64}"
 
 
 class _NoWebhookSessions(SecureCookieSessionInterface):
