@@ -239,3 +239,38 @@ def test_a_poll_result_answering_no_request_is_refused(dep):
 
         conn = s.scalar(select(Connection).where(Connection.name == TALLY_CONN))
         assert (repo.get_state(s, conn.id, "tally_purchase_poll") or {}).get("voucher_alter_id") != 10 ** 9
+
+
+def test_ping_says_the_token_works_and_what_pos_use_and_bad_credentials_say_why(dep):
+    from click.testing import CliRunner
+
+    from connector_tasks.cli import main
+
+    runner = CliRunner()
+    done = runner.invoke(main, ["servicetitan", "ping", dep.st.connection])
+    assert done.exit_code == 0, done.output
+    assert "token works" in done.output and "'HVAC Service'" in done.output
+    assert "'Standard'" in done.output and "'Main Warehouse'" in done.output
+    done = runner.invoke(main, ["servicetitan", "connect", "wrong-st", "--tenant", "1000123456",
+                                "--client-id", "cid.demo-servicetitan-tenant", "--client-secret", "nope",
+                                "--app-key", "ak1.demo-servicetitan-app-key", "--api-url", dep.st.url,
+                                "--auth-url", f"{dep.st.url}/connect/token"])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(main, ["servicetitan", "ping", "wrong-st"])
+    assert done.exit_code != 0 and "invalid_client" in done.output
+    done = runner.invoke(main, ["servicetitan", "connect", "wrong-st", "--tenant", "1000123456",
+                                "--client-id", "x", "--client-secret", "y", "--app-key", "z",
+                                "--poll-interval-minutes", "20"])
+    assert done.exit_code != 0
+
+
+def test_beat_asks_for_a_poll_once_the_interval_has_passed(dep):
+    from connector_tasks.connectors.tallyprime.polling import REQUEST_KEY, polls_due
+    from connector_tasks.store import repo
+
+    with session_scope(dep.settings.database_url) as s:
+        conn = s.scalar(select(Connection).where(Connection.name == TALLY_CONN))
+        last = repo.get_state(s, conn.id, REQUEST_KEY)
+        repo.put_state(s, conn.id, {REQUEST_KEY: {**(last or {}), "sent_at": "2020-01-01T00:00:00+00:00"}})
+    assert polls_due() == [TALLY_CONN]
+    assert polls_due() == []  # the demo target says every 5 minutes: not due again yet
