@@ -205,6 +205,17 @@ def test_debit_note_becomes_one_return(dep):
     assert len(returns) == 1 and str(returns[0]["id"]) == job["target_ref"]
     assert Decimal(str(returns[0]["items"][0]["quantity"])) == Decimal("1")
     assert Decimal(str(returns[0]["items"][0]["cost"])) == Decimal("38.50")
+    # ServiceTitan's API cannot cancel a return: a cancelled debit note leaves it, and says so
+    dep.tally.cancel_purchase(guid)
+    again = sync(dep, guid, revision=job["revision"] + 1)
+    assert again["target_ref"] == job["target_ref"]
+    from connector_tasks.store import repo
+
+    with session_scope(dep.settings.database_url) as s:
+        trail = repo.audit_trail(s, guid)
+    notes = [a["detail"].get("note") for j in trail["jobs"] for a in j["attempts_log"] if a["detail"]]
+    assert any(n and "no cancellation of a return" in n for n in notes), notes
+    assert [r["active"] for r in dep.st.tenant()["returns"] if str(r["id"]) == job["target_ref"]] == [True]
 
 
 def test_token_expiring_mid_run_is_renewed_once(dep):

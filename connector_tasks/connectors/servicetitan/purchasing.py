@@ -22,7 +22,7 @@ What ServiceTitan allows when a voucher changes (the v2 spec and its newer endpo
 * altered, not yet received → ``PurchaseOrders_Update`` with **every** active item (an item
   left out is marked inactive by ServiceTitan), then the receipt;
 * altered after it was received → a received PO cannot be updated, so the PO's active receipts
-  are cancelled (``PATCH receipts/{id}/cancellation``, reason ``Other``, memo naming the
+  that carry our marker are cancelled (``PATCH receipts/{id}/cancellation``, reason ``Other``, memo naming the
   alteration), the PO is updated, and the whole PO is received again — every step is in the
   job's audit detail;
 * cancelled or deleted → active receipts cancelled, then the PO (``PATCH
@@ -112,6 +112,15 @@ def _receipts(client: ServiceTitanClient, po_id: int, invoice: str | None = None
     return client.list_receipts(vendor_invoice_number=invoice or None, purchase_order_ids=[po_id], active=True)
 
 
+def _our_receipts(client: ServiceTitanClient, po_id: int, key: str) -> list[dict]:
+    """The PO's active receipts that carry our marker (ours, or ServiceTitan's automatic receipt
+    of the PO, which copies its memo); a receipt a person entered in ServiceTitan is left
+    alone (then ServiceTitan itself refuses what it does not allow, and the job is parked with
+    its text)."""
+    tag = marker(key)
+    return [r for r in _receipts(client, po_id) if tag in (r.get("memo") or "")]
+
+
 def _receive(client: ServiceTitanClient, po: dict, purchase: Purchase, key: str, source_label: str) -> int | None:
     """Receive every outstanding quantity of ``po``'s active items under the voucher's vendor
     invoice number; returns the receipt id, ``None`` when nothing is outstanding."""
@@ -163,9 +172,10 @@ def sync_purchase(client: ServiceTitanClient, payload: dict) -> tuple[str, dict]
             raise _rejected(f"purchase order {po.get('number')} of {key} was canceled in ServiceTitan; "
                             f"the voucher stands in the source: re-open it there or delete the voucher")
         if not _same_items(po, lines) or int(po.get("vendorId") or 0) != int(payload["vendor_id"]):
-            for receipt in _receipts(client, int(po["id"])):
+            for receipt in _our_receipts(client, int(po["id"]), key):
                 client.cancel_receipt(int(receipt["id"]), CANCEL_REASON,
-                                      f"voucher {purchase.number} altered in {label} (version {purchase.version})")
+                                      f"voucher {purchase.number} altered in {label} (version {purchase.version}) "
+                                      f"{marker(key)}")
                 actions.append(f"receipt cancelled {receipt['id']}")
             client.update_purchase_order(int(po["id"]), wire.purchase_order_update_request(
                 items=_update_lines(client.get_purchase_order(int(po["id"])), lines),
@@ -226,8 +236,8 @@ def cancel(client: ServiceTitanClient, payload: dict) -> tuple[str, dict]:
                      since=payload.get("since"))
         if po is not None:
             actions = []
-            for receipt in _receipts(client, int(po["id"])):
-                client.cancel_receipt(int(receipt["id"]), CANCEL_REASON, reason)
+            for receipt in _our_receipts(client, int(po["id"]), key):
+                client.cancel_receipt(int(receipt["id"]), CANCEL_REASON, f"{reason} {marker(key)}")
                 actions.append(f"receipt cancelled {receipt['id']}")
             if po.get("status") != "Canceled":
                 client.cancel_purchase_order(int(po["id"]), CANCEL_REASON, reason)
