@@ -19,7 +19,7 @@ from sqlalchemy import select
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, SyncJob
 from sandbox.servicetitan.kit import ServiceTitanKit
-from tests.harness import TALLY_CONN, TallyKit, deployment_on
+from tests.harness import DEMO_COMPANY_NAME, TALLY_CONN, TallyKit, deployment_on
 
 pytestmark = pytest.mark.integration
 
@@ -285,3 +285,38 @@ def test_beat_asks_for_a_poll_once_the_interval_has_passed(dep):
         repo.put_state(s, conn.id, {REQUEST_KEY: {**(last or {}), "sent_at": "2020-01-01T00:00:00+00:00"}})
     assert polls_due() == [TALLY_CONN]
     assert polls_due() == []  # the demo target says every 5 minutes: not due again yet
+
+
+def test_protected_company_credentials_go_with_every_poll_request_and_a_wrong_password_says_why(dep):
+    from connector_tasks import runtime
+    from connector_tasks.connectors.tallyprime.polling import POLL_STATE_KEY, request_poll
+    from connector_tasks.store import repo
+
+    locked = TallyKit(url=dep.tally_url, company="Locked Traders")
+    import requests
+
+    requests.post(f"{dep.tally_url}/_sandbox/companies", json={
+        "name": locked.company, "create": True, "books_from": "20200401", "username": "owner",
+        "password": "s3cr&t<pw>"}, timeout=10).raise_for_status()
+
+    def set_conn(account: str, creds: dict | None):
+        with session_scope(dep.settings.database_url) as s:
+            conn = s.scalar(select(Connection).where(Connection.name == TALLY_CONN))
+            conn.account = account
+            repo.write_credentials(conn, runtime.vault(), creds or {})
+            repo.put_state(s, conn.id, {POLL_STATE_KEY: {}})
+
+    try:
+        set_conn(locked.company, {"username": "owner", "password": "wrong"})
+        answer = request_poll(TALLY_CONN, wait=60)
+        assert answer["status"] == "error" and "AuthError" in answer["error"], answer
+        set_conn(locked.company, {"username": "owner", "password": "s3cr&t<pw>"})
+        seen = len(requests.get(f"{dep.tally_url}/_sandbox/state", timeout=30).json()["requests"])
+        guid = locked.fire_purchase(PARTY, [PIPE], reference="LOCK-1")
+        job = sync(dep, guid)
+        assert the_po(dep, job)["status"] == "Received"
+        sent = [r for r in requests.get(f"{dep.tally_url}/_sandbox/state", timeout=30).json()["requests"][seen:]
+                if r.get("company", locked.company) == locked.company]
+        assert sent and {r.get("credentials") for r in sent} == {"valid"}, sent
+    finally:
+        set_conn(DEMO_COMPANY_NAME, None)

@@ -81,8 +81,12 @@ def request_poll(connection_name: str, *, wait: float | None = None) -> dict:
         conn = get_connection(s, connection_name, system=SYSTEM)
         company = conn.account
         state = repo.get_state(s, conn.id, POLL_STATE_KEY) or {}
+        if state.get("company") != company:
+            state = {}          # another company (or none yet): its first poll
+        state = {k: v for k, v in state.items() if k != "company"}
         creds = repo.read_credentials(conn, runtime.vault()) if conn.credentials else {}
-        request = {"request_id": uuid.uuid4().hex, "sent_at": utcnow().isoformat(), "status": "pending"}
+        request = {"request_id": uuid.uuid4().hex, "sent_at": utcnow().isoformat(), "status": "pending",
+                   "company": company}
         repo.put_state(s, conn.id, {REQUEST_KEY: request})
     credentials = {"username": creds["username"], "password": creds.get("password") or ""} \
         if creds.get("username") else None
@@ -223,6 +227,28 @@ def _check_result(result) -> None:
         raise ValueError("current_guids must be a list of strings")
 
 
+def _answer(connection_id: int, request_id: str, request_changes: dict, watermark: dict | None = None) -> bool:
+    """Under a row lock on the connection's request record: store ``watermark`` (for the
+    request's company, only while the connection still names that company) and, when the
+    record is still this request's, merge ``request_changes`` into it. A newer request sent
+    meanwhile is never overwritten. Returns whether the record was this request's."""
+    from connector_tasks.store.models import ConnectionState
+
+    with session_scope(runtime.settings().database_url) as s:
+        row = s.scalar(select(ConnectionState).where(ConnectionState.connection_id == connection_id,
+                                                     ConnectionState.key == REQUEST_KEY).with_for_update())
+        current = dict(row.value or {}) if row is not None else {}
+        conn = s.get(Connection, connection_id)
+        changes = {}
+        if watermark is not None and current.get("company", conn.account) == conn.account:
+            changes[POLL_STATE_KEY] = {**watermark, "company": conn.account}
+        mine = current.get("request_id") == request_id
+        if mine:
+            changes[REQUEST_KEY] = {**current, **request_changes}
+        repo.put_state(s, connection_id, changes)
+    return mine
+
+
 def _known_guids(session, conn: Connection) -> set[str]:
     """The voucher GUIDs of ``conn`` the store has purchase jobs for."""
     from connector_tasks.flows.purchase_to_order import FLOW
@@ -258,15 +284,13 @@ def record_tally_poll(connection_name: str, request_id: str, result: dict) -> di
     try:
         _check_result(result)
     except ValueError as exc:
-        with session_scope(url) as s:
-            repo.put_state(s, conn_id, {REQUEST_KEY: {**pending, "status": "error", "error": f"malformed: {exc}",
-                                                      "answered_at": utcnow().isoformat()}})
+        _answer(conn_id, request_id, {"status": "error", "error": f"malformed: {exc}",
+                                      "answered_at": utcnow().isoformat()})
         log.warning("poll result %s of %s refused: %s", request_id, connection_name, exc)
         return {"refused": f"malformed: {exc}"}
     if result.get("error"):
-        with session_scope(url) as s:
-            repo.put_state(s, conn_id, {REQUEST_KEY: {**pending, "status": "error", "error": result["error"],
-                                                      "answered_at": utcnow().isoformat()}})
+        _answer(conn_id, request_id, {"status": "error", "error": result["error"],
+                                      "answered_at": utcnow().isoformat()})
         return {"error": result["error"]}
     created: list[int] = []
     for v in result["vouchers"]:
@@ -287,11 +311,10 @@ def record_tally_poll(connection_name: str, request_id: str, result: dict) -> di
             if new:
                 created.append(event_id)
     summary = {"events": len(created), "vouchers": len(result["vouchers"]), "deleted": len(deleted)}
-    # the batch is claimed in the store: now the watermark may move on
-    with session_scope(url) as s:
-        repo.put_state(s, conn_id, {POLL_STATE_KEY: result["state"],
-                                    REQUEST_KEY: {**pending, "status": "done", "answered_at": utcnow().isoformat(),
-                                                  "requests": result.get("requests"), **summary}})
+    # the batch is claimed in the store: now the watermark may move on (a newer request sent
+    # meanwhile keeps its own record; it asked from the older watermark, which is harmless)
+    _answer(conn_id, request_id, {"status": "done", "answered_at": utcnow().isoformat(),
+                                  "requests": result.get("requests"), **summary}, watermark=result["state"])
     for event_id in created:
         hand_off(event_id)
     log.info("tally poll of %s: %d vouchers, %d deleted, %d new events", connection_name, summary["vouchers"],
