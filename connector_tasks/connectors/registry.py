@@ -149,6 +149,7 @@ BUILTIN: tuple[SystemSpec, ...] = (
         beat="connector_tasks.connectors.tallyprime.polling:beat_schedule",
         source="connector_tasks.connectors.tallyprime.source",
         target="connector_tasks.connectors.tallyprime.target",
+        cli="connector_tasks.connectors.tallyprime.cli:tallyprime",
         sandbox="sandbox.tallyprime.kit",
         contract="sandbox.tallyprime.kit:ledger_contracts",
     ),

@@ -310,7 +310,16 @@ def test_protected_company_credentials_go_with_every_poll_request_and_a_wrong_pa
         set_conn(locked.company, {"username": "owner", "password": "wrong"})
         answer = request_poll(TALLY_CONN, wait=60)
         assert answer["status"] == "error" and "AuthError" in answer["error"], answer
-        set_conn(locked.company, {"username": "owner", "password": "s3cr&t<pw>"})
+        from click.testing import CliRunner
+
+        from connector_tasks.cli import main
+
+        done = CliRunner().invoke(main, ["tallyprime", "login", TALLY_CONN, "--username", "owner",
+                                         "--password", "s3cr&t<pw>"])
+        assert done.exit_code == 0 and "s3cr" not in done.output, done.output
+        with session_scope(dep.settings.database_url) as s:
+            conn = s.scalar(select(Connection).where(Connection.name == TALLY_CONN))
+            assert "s3cr" not in (conn.credentials or "")       # encrypted at rest
         seen = len(requests.get(f"{dep.tally_url}/_sandbox/state", timeout=30).json()["requests"])
         guid = locked.fire_purchase(PARTY, [PIPE], reference="LOCK-1")
         job = sync(dep, guid)
