@@ -229,12 +229,15 @@ def test_token_expiring_mid_run_is_renewed_once(dep):
 
 
 def test_429_storm_stays_within_the_budget_and_syncs_once(dep):
+    injected = dep.st.state()["counters"]["faults_injected"]
     dep.st.admin("faults", {"status": 429, "retry_after": 1, "count": 6, "path": "purchase-orders"})
     guid = dep.tally.fire_purchase(PARTY, [CAP, PIPE], reference="FE-INV-1005")
     job = sync(dep, guid, timeout=120)
     assert the_po(dep, job)["status"] == "Received"
-    rate = dep.st.state()["rate"]
-    assert rate["max_admitted_in_any_window"] <= 60
+    state = dep.st.state()
+    assert state["counters"]["faults_injected"] - injected == 6     # every 429 of the storm was met
+    assert state["rate"]["max_admitted_in_any_window"] <= 60
+    assert len(pos_with(dep, job["key"])) == 1
 
 
 def test_a_poll_result_answering_no_request_is_refused(dep):
