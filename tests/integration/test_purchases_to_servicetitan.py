@@ -309,6 +309,10 @@ def test_protected_company_credentials_go_with_every_poll_request_and_a_wrong_pa
             repo.write_credentials(conn, runtime.vault(), creds or {})
             repo.put_state(s, conn.id, {POLL_STATE_KEY: {}})
 
+    def canceled() -> int:
+        return sum(1 for po in dep.st.tenant()["purchase_orders"] if po["status"] == "Canceled")
+
+    before = canceled()
     try:
         set_conn(locked.company, {"username": "owner", "password": "wrong"})
         answer = request_poll(TALLY_CONN, wait=60)
@@ -330,5 +334,11 @@ def test_protected_company_credentials_go_with_every_poll_request_and_a_wrong_pa
         sent = [r for r in requests.get(f"{dep.tally_url}/_sandbox/state", timeout=30).json()["requests"][seen:]
                 if r.get("company", locked.company) == locked.company]
         assert sent and {r.get("credentials") for r in sent} == {"valid"}, sent
+        # deleting this company's voucher cancels its PO, and only it: the vouchers of the
+        # company the connection named before are not this company's deletions
+        locked.delete_purchase(guid)
+        sync(dep, guid, revision=job["revision"] + 1)
+        assert the_po(dep, job)["status"] == "Canceled"
+        assert canceled() == before + 1
     finally:
         set_conn(DEMO_COMPANY_NAME, None)

@@ -45,6 +45,9 @@ def test_voucher_becomes_purchase_with_exact_decimals():
     assert gone.deleted and gone.undone and gone.lines == ()
     with pytest.raises(MappingError):
         purchase_from_voucher({"number": "1"})
+    for bad in ({"inventory": [{"quantity": "ten"}]}, {"date": "yesterday"}, {"inventory": "x"}):
+        with pytest.raises(MappingError):
+            purchase_from_voucher(voucher(**bad))
 
 
 def test_exact_match_gives_vendor_and_one_item_per_line():

@@ -83,7 +83,7 @@ def request_poll(connection_name: str, *, wait: float | None = None) -> dict:
         state = repo.get_state(s, conn.id, POLL_STATE_KEY) or {}
         if state.get("company") != company:
             state = {}          # another company (or none yet): its first poll
-        state = {k: v for k, v in state.items() if k != "company"}
+        state = {k: v for k, v in state.items() if k not in ("company", "epoch")}
         creds = repo.read_credentials(conn, runtime.vault()) if conn.credentials else {}
         request = {"request_id": uuid.uuid4().hex, "sent_at": utcnow().isoformat(), "status": "pending",
                    "company": company}
@@ -227,11 +227,13 @@ def _check_result(result) -> None:
         raise ValueError("current_guids must be a list of strings")
 
 
-def _answer(connection_id: int, request_id: str, request_changes: dict, watermark: dict | None = None) -> bool:
-    """Under a row lock on the connection's request record: store ``watermark`` (for the
-    request's company, only while the connection still names that company) and, when the
-    record is still this request's, merge ``request_changes`` into it. A newer request sent
-    meanwhile is never overwritten. Returns whether the record was this request's."""
+def _answer(connection_id: int, request_id: str, request_changes: dict, watermark: dict | None = None, *,
+            company: str | None = None, epoch: str | None = None) -> bool:
+    """Under a row lock on the connection's request record: store ``watermark`` (read from
+    ``company``, tagged with it and its ``epoch``; only while the connection still names that
+    company) and, when the record is still this request's, merge ``request_changes`` into it.
+    A newer request sent meanwhile is never overwritten. Returns whether the record was this
+    request's."""
     from connector_tasks.store.models import ConnectionState
 
     with session_scope(runtime.settings().database_url) as s:
@@ -240,8 +242,8 @@ def _answer(connection_id: int, request_id: str, request_changes: dict, watermar
         current = dict(row.value or {}) if row is not None else {}
         conn = s.get(Connection, connection_id)
         changes = {}
-        if watermark is not None and current.get("company", conn.account) == conn.account:
-            changes[POLL_STATE_KEY] = {**watermark, "company": conn.account}
+        if watermark is not None and company == conn.account:
+            changes[POLL_STATE_KEY] = {**watermark, "company": company, "epoch": epoch}
         mine = current.get("request_id") == request_id
         if mine:
             changes[REQUEST_KEY] = {**current, **request_changes}
@@ -249,12 +251,17 @@ def _answer(connection_id: int, request_id: str, request_changes: dict, watermar
     return mine
 
 
-def _known_guids(session, conn: Connection) -> set[str]:
-    """The voucher GUIDs of ``conn`` the store has purchase jobs for."""
+def _known_guids(session, conn: Connection, epoch: str | None) -> set[str]:
+    """The voucher GUIDs of ``conn`` the store has purchase jobs for, made since ``epoch`` (ISO
+    time the connection began polling its current company: GUIDs of a company it named before
+    are never taken as deleted from this one)."""
     from connector_tasks.flows.purchase_to_order import FLOW
 
-    return set(session.scalars(select(SyncJob.source_id).where(SyncJob.connection_id == conn.id,
-                                                               SyncJob.flow == FLOW)))
+    query = select(SyncJob.source_id).where(SyncJob.connection_id == conn.id, SyncJob.flow == FLOW)
+    if epoch:
+        since = dt.datetime.fromisoformat(epoch)
+        query = query.where(SyncJob.created_at >= (since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)))
+    return set(session.scalars(query))
 
 
 @shared_task(name=RECORD_TASK, acks_late=True)
@@ -276,8 +283,13 @@ def record_tally_poll(connection_name: str, request_id: str, result: dict) -> di
             log.warning("poll result %s refused: %s", request_id, exc.message)
             return {"refused": exc.message}
         pending = repo.get_state(s, conn.id, REQUEST_KEY) or {}
-        conn_id, company = conn.id, conn.account
-        known = _known_guids(s, conn)
+        conn_id, company = conn.id, pending.get("company") or conn.account
+        previous = repo.get_state(s, conn.id, POLL_STATE_KEY) or {}
+        # the company's polling epoch: kept while the watermark is this company's, else it
+        # starts with this request (a connection moved to another company starts afresh)
+        epoch = previous.get("epoch") if previous.get("company") == company and previous.get("epoch") \
+            else pending.get("sent_at")
+        known = _known_guids(s, conn, epoch)
     if pending.get("request_id") != request_id or pending.get("status") != "pending":
         log.warning("poll result %s of %s refused: it answers no pending poll request", request_id, connection_name)
         return {"refused": "answers no pending poll request of this connection"}
@@ -314,7 +326,8 @@ def record_tally_poll(connection_name: str, request_id: str, result: dict) -> di
     # the batch is claimed in the store: now the watermark may move on (a newer request sent
     # meanwhile keeps its own record; it asked from the older watermark, which is harmless)
     _answer(conn_id, request_id, {"status": "done", "answered_at": utcnow().isoformat(),
-                                  "requests": result.get("requests"), **summary}, watermark=result["state"])
+                                  "requests": result.get("requests"), **summary}, watermark=result["state"],
+            company=company, epoch=epoch)
     for event_id in created:
         hand_off(event_id)
     log.info("tally poll of %s: %d vouchers, %d deleted, %d new events", connection_name, summary["vouchers"],

@@ -48,13 +48,21 @@ def purchase_from_voucher(raw: dict) -> Purchase:
     :func:`~connector_tasks.connectors.tallyprime.exports.poll_purchases` made JSON-safe, or
     ``{"guid", "deleted": true}``): ``kind`` ``return`` for a debit note; one line per inventory
     entry with its stock item, part number, quantity, unit, rate (the unit cost) and amount,
-    ``Decimal`` exactly as Tally wrote them. Raises MappingError for a voucher without GUID."""
+    ``Decimal`` exactly as Tally wrote them. Raises MappingError for a voucher without GUID or
+    with a value that is not what Tally writes there (the agent is untrusted)."""
     guid = raw.get("guid")
     if not guid:
         raise MappingError("a polled Tally voucher has no GUID", system=SYSTEM)
     if raw.get("deleted"):
         return Purchase(source_id=guid, kind="purchase", deleted=True, version=raw.get("alter_id"),
                         number=raw.get("number") or "")
+    try:
+        return _purchase(raw, guid)
+    except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
+        raise MappingError(f"polled Tally voucher {guid} is malformed: {exc}", system=SYSTEM) from exc
+
+
+def _purchase(raw: dict, guid: str) -> Purchase:
     lines = tuple(PurchaseLine(item=x.get("stock_item") or "", part_number=x.get("part_number") or "",
                                quantity=Decimal(str(x.get("quantity") or "0")), unit=x.get("unit") or "",
                                rate=Decimal(str(x.get("rate") or "0")), amount=Decimal(str(x.get("amount") or "0")),
