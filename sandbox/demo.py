@@ -207,15 +207,81 @@ def wait_for_job(settings: Settings, source_id: str, timeout: float, services: S
 
 
 def setup_connections(settings: Settings, sources, targets) -> None:
-    """Create the connections of ``targets`` and of ``sources`` (each feeding every target)."""
+    """Create the connections of ``targets`` and of ``sources`` (each feeding every target that
+    plays a ledger or master role). A kit of ``targets`` whose system is also a purchase source
+    feeds every kit of ``targets`` that plays an inventory target."""
+    from connector_tasks.connectors import registry
+    from connector_tasks.domain.ports import Role
     from connector_tasks.store.db import session_scope, upgrade
 
+    def plays(kit, role) -> bool:
+        return registry.get(kit.system).plays(role)
+
     upgrade(settings.database_url)
+    inventory = [t.connection for t in targets if plays(t, Role.INVENTORY_TARGET)]
     with session_scope(settings.database_url) as s:
         for kit in targets:
-            kit.add_connection(s)
+            if plays(kit, Role.PURCHASE_SOURCE) and inventory:
+                kit.add_connection(s, targets=inventory)
+            else:
+                kit.add_connection(s)
         for kit in sources:
-            kit.add_connection(s, targets=[t.connection for t in targets])
+            kit.add_connection(s, targets=[t.connection for t in targets if not plays(t, Role.INVENTORY_TARGET)])
+
+
+def run_purchases(settings: Settings, source, target, services: Services, timeout: float, echo=print) -> int:
+    """The purchase integration of ``source`` (a purchase source's kit: ``fire_purchase``,
+    ``poll``) into ``target`` (an inventory target's kit: ``purchase_scenario``, ``describe``):
+    a voucher the target can match becomes a received purchase order, one naming an unknown SKU
+    is parked ``unmatched``. Prints one ``demo: <source> -> <target> ok …`` line for each;
+    returns the number of failures."""
+    import json as json_
+
+    from connector_tasks.flows.purchase_to_order import FLOW as PURCHASE_FLOW
+    from connector_tasks.store import repo
+    from connector_tasks.store.db import session_scope
+
+    line = f"demo: {source.system} -> {target.system}"
+    failures = 0
+    scenario = target.purchase_scenario()
+    echo("")
+    try:
+        good = source.fire_purchase(scenario["party"], scenario["known"], reference="INV-DEMO-1",
+                                    narration="Van stock for the HVAC team")
+        bad = source.fire_purchase(scenario["party"], scenario["unknown"], reference="INV-DEMO-2",
+                                   narration="A valve the pricebook does not know")
+        echo(f"  two purchase vouchers saved in the source: {good} and {bad}")
+        echo(f"  {source.poll(wait=timeout)}")
+    except Exception as exc:  # noqa: BLE001 - the demo reports every failure and goes on
+        echo(f"{line} FAILED {exc}")
+        return 2
+    try:
+        job = wait_for_job(settings, good, timeout, services, echo, target=target.connection, flow=PURCHASE_FLOW)
+        if job["status"] != "done":
+            raise RuntimeError(f"job {job['status']}: {job['last_error']}")
+        posted = target.describe(job)
+        if posted.details:
+            echo(posted.details)
+        if not posted.balanced:
+            raise RuntimeError(posted.summary)
+        echo(f"{line} ok {posted.summary}")
+    except Exception as exc:  # noqa: BLE001
+        failures += 1
+        echo(f"{line} FAILED {exc}")
+    try:
+        job = wait_for_job(settings, bad, timeout, services, echo, target=target.connection, flow=PURCHASE_FLOW)
+        if job["status"] != "failed" or "unmatched" not in (job["last_error"] or ""):
+            raise RuntimeError(f"expected a parked unmatched job, got {job['status']}: {job['last_error']}")
+        echo(f"  parked: {job['last_error']}")
+        echo(f"{line} ok parked unmatched {scenario['unknown_sku']}")
+    except Exception as exc:  # noqa: BLE001
+        failures += 1
+        echo(f"{line} FAILED {exc}")
+    echo("")
+    echo(f"Audit trail of {good}:")
+    with session_scope(settings.database_url) as s:
+        echo(json_.dumps(repo.audit_trail(s, good), indent=2, default=str))
+    return failures
 
 
 def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> int:
@@ -238,10 +304,13 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
     every = kits()
     sources = [k for k in every if registry.get(k.system).plays(Role.PAYROLL_SOURCE)]
     targets = [k for k in every if registry.get(k.system).plays(Role.LEDGER_TARGET)]
+    purchase_sources = [k for k in every if registry.get(k.system).plays(Role.PURCHASE_SOURCE)]
+    inventory = [k for k in every if registry.get(k.system).plays(Role.INVENTORY_TARGET)]
+    extra = [k for k in purchase_sources + inventory if k not in sources + targets]
     failures = 0
     with ExitStack() as stack:
         env: dict[str, str] = {}
-        for kit in sources + targets:
+        for kit in sources + targets + extra:
             kit.start()
             stack.callback(kit.stop)
             env.update(kit.environ())
@@ -257,7 +326,7 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
 
         if not base.redis_url:
             redis_lib.Redis.from_url(redis_url).flushdb()
-        setup_connections(settings, sources, targets)
+        setup_connections(settings, sources, targets + extra)
 
         services = Services(settings, instance / "logs")
         stack.callback(services.stop)
@@ -308,6 +377,9 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
             echo(f"Audit trail of {source_id}:")
             with session_scope(settings.database_url) as s:
                 echo(json.dumps(repo.audit_trail(s, source_id, scope=ALL_TENANTS), indent=2, default=str))
+        for source in purchase_sources:
+            for target in inventory:
+                failures += run_purchases(settings, source, target, services, timeout, echo)
         echo(f"\nDemo finished in {time.monotonic() - started:.1f} s end to end.")
         if keep_running:
             echo("Services keep running; Ctrl-C stops them.")

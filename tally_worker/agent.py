@@ -68,6 +68,7 @@ def agent_app(credential: dict, environ: dict, connections: list[str] | None = N
 
     from config.celery import celery_config
     from config.settings import set_settings
+    from connector_tasks.connectors import registry
 
     settings = agent_settings(credential, environ)
     set_settings(settings)
@@ -83,7 +84,7 @@ def agent_app(credential: dict, environ: dict, connections: list[str] | None = N
                                         "global_keyprefix": credential["key_prefix"]}
     conf.update(worker_enable_remote_control=False, worker_send_task_events=False, task_send_sent_event=False,
                 beat_schedule={}, task_default_queue=queues[0], task_routes={},
-                include=["connector_tasks.connectors.tallyprime.tasks"])
+                include=[m for spec in registry.BUILTIN if spec.agent_queue for m in spec.tasks])
     app = Celery("tally_agent", set_as_current=True)
     app.conf.update(conf)
     return app, queues

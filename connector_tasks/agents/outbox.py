@@ -20,7 +20,7 @@ from connector_tasks.agents import acl
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 #: request command → the function storing its result ``fn(connection, request_id, result)``
 REQUEST_HANDLERS: dict = {}
 
@@ -46,7 +46,8 @@ def _agent_command(command) -> bool:
 
 
 def max_report_bytes() -> int:
-    """``AGENT_REPORT_MAX_BYTES`` (default 1 MiB): the largest report the cloud accepts."""
+    """``AGENT_REPORT_MAX_BYTES`` (default 16 MiB: a purchase poll carries every changed voucher and,
+    after a deletion, the GUID list of the company): the largest report the cloud accepts."""
     raw = runtime.settings().environ.get("AGENT_REPORT_MAX_BYTES", "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_BYTES
 

@@ -16,6 +16,7 @@ from connector_tasks.domain.ports import Role
 from connector_tasks.flows.employee_to_master import FLOW as EMPLOYEE_FLOW, employee_key
 from connector_tasks.flows.payroll_to_journal import FLOW as PAYROLL_FLOW, journal_key
 from connector_tasks.flows.payroll_to_settlement import FLOW as SETTLEMENT_FLOW, settlement_key
+from connector_tasks.flows.purchase_to_order import FLOW as PURCHASE_FLOW, purchase_key
 
 REVERSAL_FLOW = "payroll_reversal"
 REFERENCE_FLOW = "reference_data"
@@ -61,6 +62,8 @@ FLOWS: dict[str, Flow] = {f.name: f for f in (
     Flow(REFERENCE_FLOW, Role.PAYROLL_SOURCE, Role.LEDGER_TARGET, "reference_data",
          lambda system, sid: f"{system}-reference-data-{sid.rsplit(':reference-data', 1)[0]}",
          "connector_tasks.flows.reference:prepare_reference_data", reopen_always=True),
+    Flow(PURCHASE_FLOW, Role.PURCHASE_SOURCE, Role.INVENTORY_TARGET, "purchase_voucher",
+         purchase_key, "connector_tasks.flows.purchases:prepare_purchase"),
 )}
 
 

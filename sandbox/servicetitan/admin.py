@@ -218,7 +218,8 @@ def add_fault(w: World, spec: dict) -> dict | None:
       with ``status``: a slow failure);
     - ``target``: ``"api"`` (default) or ``"token"`` (the token endpoint: an auth outage);
     - ``when``: ``"before"`` (default: the request is not processed) or ``"after"`` (processed,
-      its changes kept, then the answer replaced — a lost response);
+      its changes kept, then the answer replaced — a lost response; with ``delay`` the answer
+      comes ``delay`` seconds late, replaced only when ``status`` is given);
     - ``method``, ``path`` (substring), ``tenant``: narrow which requests match;
     - ``expire_tokens: true`` — every issued token expires now (nothing is queued).
     """

@@ -199,6 +199,9 @@ def after_request(resp: Response) -> Response:
     entry = g.get("log_entry")
     fault = g.get("after_fault")
     if fault is not None:
+        if fault.get("delay"):
+            # processed, then the answer is late (a caller killed meanwhile never learns)
+            time.sleep(float(fault["delay"]))
         replaced = fault_response(fault)
         if replaced is not None:
             if entry is not None:

@@ -61,10 +61,70 @@ class TallyKit(EmulatorKit):
         return {"TALLY_URL": self.url}
 
     def add_connection(self, session, *, targets: list[str] = ()) -> None:
+        """The demo's Tally connection (company :data:`DEMO_COMPANY_NAME`); ``targets`` are the
+        connections its purchase vouchers go to (as a purchase source)."""
         from connector_tasks.store.models import Connection
 
         session.add(Connection(name=self.connection, system=self.system, account=self.company,
-                               status="connected", settings={}))
+                               status="connected", settings={"targets": list(targets)} if targets else {}))
+
+    # ------------------------------------------------------------------ as a purchase source
+    def admin(self, method: str, path: str, **body) -> dict:
+        """``<method> /_sandbox/<path>`` with JSON ``body`` (company defaults to the demo's);
+        raises RuntimeError with the emulator's text for an error."""
+        r = requests.request(method, f"{self.url}/_sandbox/{path}", json={"company": self.company, **body},
+                             timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError(f"Tally emulator {method} {path}: {r.status_code} {r.text}")
+        return r.json()
+
+    def ensure_purchase_masters(self, party: str, lines: list[dict], purchase_ledger: str = "Purchases") -> None:
+        """Create (or keep) what a purchase of ``lines`` from ``party`` needs in the company:
+        unit ``Nos``, the party ledger (Sundry Creditors), the purchase ledger (Purchase
+        Accounts) and each line's stock item with its part number (``{"item", "part_number"}``)."""
+        self.admin("POST", "masters", kind="unit", name="Nos", decimals=0)
+        self.admin("POST", "masters", kind="ledger", name=party, parent="Sundry Creditors")
+        self.admin("POST", "masters", kind="ledger", name=purchase_ledger, parent="Purchase Accounts")
+        for line in lines:
+            self.admin("POST", "masters", kind="stockitem", name=line["item"], part_no=line.get("part_number") or "",
+                       base_units=line.get("unit") or "Nos")
+
+    def fire_purchase(self, party: str, lines: list[dict], *, reference: str = "", date: str | None = None,
+                      kind: str = "Purchase", narration: str = "") -> str:
+        """Save a purchase voucher (or ``kind="Debit Note"``) in the emulator as a person would:
+        ``lines`` ``[{"item", "part_number", "quantity", "rate"}]`` (decimal strings); masters
+        are created first. Returns the voucher's GUID (the purchase flow's source id)."""
+        import datetime as dt
+
+        self.ensure_purchase_masters(party, lines)
+        voucher = self.admin("POST", "vouchers", type=kind, date=date or dt.date.today().strftime("%Y%m%d"),
+                             party=party, purchase_ledger="Purchases", reference=reference, narration=narration,
+                             items=[{"item": x["item"], "qty": str(x["quantity"]), "rate": str(x["rate"])}
+                                    for x in lines])
+        return voucher["guid"]
+
+    def alter_purchase(self, guid: str, **spec) -> dict:
+        """Alter voucher ``guid`` (keys of ``fire_purchase``'s voucher: ``items``, ``party``…)."""
+        return self.admin("PATCH", f"vouchers/{guid}", **spec)
+
+    def cancel_purchase(self, guid: str) -> dict:
+        """Cancel voucher ``guid`` (it stays, ``ISCANCELLED`` Yes)."""
+        return self.admin("POST", f"vouchers/{guid}/cancel")
+
+    def delete_purchase(self, guid: str) -> dict:
+        """Delete voucher ``guid``."""
+        return self.admin("DELETE", f"vouchers/{guid}")
+
+    def poll(self, wait: float = 60.0) -> str:
+        """Ask the agent for a purchase poll now (as beat does every interval) and wait for it;
+        returns a line saying what it found. Raises TransientApiError without an answer."""
+        from connector_tasks.connectors.tallyprime.polling import request_poll
+
+        done = request_poll(self.connection, wait=wait)
+        if done.get("status") != "done":
+            raise RuntimeError(f"the Tally poll failed: {done.get('error')}")
+        return (f"the Tally agent polled {self.company}: {done['vouchers']} changed vouchers, "
+                f"{done['deleted']} deleted, {done.get('requests')} requests to Tally")
 
     agent_env_prefixes: ClassVar[tuple[str, ...]] = ("TALLY_",)
 

@@ -28,4 +28,11 @@ def test_the_demo_runs_every_integration_and_each_ends_ok(tmp_path, redis_server
     for source, target in pairs:
         [line] = [l for l in out.splitlines() if l.startswith(f"demo: {source} -> {target} ")]
         assert re.fullmatch(rf"demo: {source} -> {target} ok .+ balanced 137,553\.08", line), line
+    purchases = [(a.name, b.name) for a in kits if a.plays(Role.PURCHASE_SOURCE)
+                 for b in kits if b.plays(Role.INVENTORY_TARGET)]
+    for source, target in purchases:
+        lines = [l for l in out.splitlines() if l.startswith(f"demo: {source} -> {target} ")]
+        assert len(lines) == 2, lines
+        assert re.fullmatch(rf"demo: {source} -> {target} ok po \d+ received [\d,]+\.\d\d", lines[0]), lines
+        assert re.fullmatch(rf"demo: {source} -> {target} ok parked unmatched \S+", lines[1]), lines
     assert "FAILED" not in out

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from config.settings import child_environment
 from connector_tasks.agents import acl, capability
+from connector_tasks.agents.outbox import DEFAULT_MAX_BYTES
 from connector_tasks.agents.models import Agent
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import SyncJob
@@ -155,7 +156,7 @@ def test_agent_b_cannot_forge_a_outcomes_and_a_posts_once(env):
     # reports asking the cloud to run something else are refused too
     env.as_b.lpush(acl.outbox_key(env.b), json.dumps({"v": 1, "kind": "outcome", "command": "gusto.sync_reference_data",
                                                       "job_id": job_id, "capability": "x", "outcome": forged_ok}))
-    env.as_b.lpush(acl.outbox_key(env.b), "x" * (1024 * 1024 + 10))  # oversized
+    env.as_b.lpush(acl.outbox_key(env.b), "x" * (DEFAULT_MAX_BYTES + 10))  # oversized
     env.as_b.lpush(acl.outbox_key(env.b), "[" * 5000)  # not a report
     wait_until(lambda: refused_count(env, env.b) >= start + 6, what="six refused reports")
     with session_scope(env.dep.settings.database_url) as s:

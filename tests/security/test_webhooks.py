@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from connector_tasks.core.signatures import hmac_sha256_hex
 from connector_tasks.store.db import session_scope
-from connector_tasks.store.models import InboundEvent
+from connector_tasks.store.models import DEFAULT_TENANT_ID, InboundEvent
 from tests.harness import DEMO_PAYROLL, GUSTO_CONN
 
 pytestmark = pytest.mark.integration
@@ -132,7 +132,7 @@ def test_handshake_on_a_connection_we_never_subscribed_is_refused(deployment):
     from connector_tasks.connections import open_connection
 
     with session_scope(deployment.settings.database_url) as s:
-        open_connection(s, "gusto-unsubscribed", "gusto")
+        open_connection(s, "gusto-unsubscribed", "gusto", tenant_id=DEFAULT_TENANT_ID)
     url = f"{deployment.web_url}/webhooks/gusto/gusto-unsubscribed"
     for token in ("attacker-1", "attacker-2"):
         r = requests.post(url, json={"verification_token": token}, timeout=10)
@@ -150,7 +150,7 @@ def test_the_awaited_handshake_is_accepted_once(deployment):
     from connector_tasks.connectors.gusto.webhooks import await_handshake
 
     with session_scope(deployment.settings.database_url) as s:
-        open_connection(s, "gusto-awaiting", "gusto")
+        open_connection(s, "gusto-awaiting", "gusto", tenant_id=DEFAULT_TENANT_ID)
     with session_scope(deployment.settings.database_url) as s:
         await_handshake(s, get_connection(s, "gusto-awaiting").id)  # what register_webhook does first
     url = f"{deployment.web_url}/webhooks/gusto/gusto-awaiting"
@@ -170,7 +170,7 @@ def test_an_expired_handshake_window_is_closed(deployment):
     from connector_tasks.connectors.gusto.webhooks import await_handshake
 
     with session_scope(deployment.settings.database_url) as s:
-        conn = open_connection(s, "gusto-late", "gusto")
+        conn = open_connection(s, "gusto-late", "gusto", tenant_id=DEFAULT_TENANT_ID)
         await_handshake(s, conn.id, window=-1)
     r = requests.post(f"{deployment.web_url}/webhooks/gusto/gusto-late",
                       json={"verification_token": "late"}, timeout=10)

@@ -1,4 +1,6 @@
-"""``ml-connector tallyprime …``: the login of a Tally company under security control.
+"""``ml-connector tallyprime …``: store a protected company's Tally login on a connection
+(``login``) and ask the agent for a purchase poll now (``poll``; beat does it every
+``poll_interval_minutes`` of the connection's inventory targets).
 
 The user name and password are the connection's encrypted credentials (``username``,
 ``password``; the vault, ``FERNET_KEYS``) and reach the agent only inside each command it is sent
@@ -6,6 +8,8 @@ The user name and password are the connection's encrypted credentials (``usernam
 stored payload): the agent's host keeps no copy (docs/security.md, "Agents").
 """
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -47,3 +51,20 @@ def login(connection, username, password) -> None:
     except ConnectorError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"connection {connection}: Tally login {'stored for ' + repr(username) if username else 'removed'}")
+
+
+@tallyprime.command("poll")
+@click.argument("connection")
+@click.option("--wait", type=float, default=60.0, show_default=True, help="seconds to wait for the agent's answer")
+def poll(connection, wait) -> None:
+    """Ask CONNECTION's agent for a purchase poll now and show what it found."""
+    from connector_tasks.connectors.tallyprime.polling import request_poll
+    from connector_tasks.core.errors import ConnectorError
+
+    try:
+        answer = request_poll(connection, wait=wait)
+    except ConnectorError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(json.dumps(answer, indent=2, default=str))
+    if answer.get("status") != "done":
+        raise click.ClickException(f"the poll failed: {answer.get('error')}")

@@ -24,9 +24,14 @@ DEFAULT_URL = "http://127.0.0.1:9000"
 
 @dataclass(frozen=True)
 class TallySettings(TypedSettings):
-    """A TallyPrime connection's settings (none yet beyond the company, its ``account``)."""
+    """A TallyPrime connection's settings (the company is its ``account``; a protected
+    company's Tally user name and password are its encrypted credentials ``username`` /
+    ``password``). ``targets``: the connections its purchase vouchers go to (as a purchase
+    source, polled by its agent; see :mod:`.polling`)."""
 
     TITLE: ClassVar[str] = "TallyPrime connection"
+
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
