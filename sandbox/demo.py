@@ -240,6 +240,7 @@ def run_purchases(settings: Settings, source, target, services: Services, timeou
     from connector_tasks.flows.purchase_to_order import FLOW as PURCHASE_FLOW
     from connector_tasks.store import repo
     from connector_tasks.store.db import session_scope
+    from connector_tasks.tenants import ALL_TENANTS
 
     line = f"demo: {source.system} -> {target.system}"
     failures = 0
@@ -280,7 +281,7 @@ def run_purchases(settings: Settings, source, target, services: Services, timeou
     echo("")
     echo(f"Audit trail of {good}:")
     with session_scope(settings.database_url) as s:
-        echo(json_.dumps(repo.audit_trail(s, good), indent=2, default=str))
+        echo(json_.dumps(repo.audit_trail(s, good, scope=ALL_TENANTS), indent=2, default=str))
     return failures
 
 

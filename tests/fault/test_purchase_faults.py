@@ -130,7 +130,7 @@ def test_agent_killed_mid_poll_then_polled_again_syncs_once(dep):
     dep.services.kill("tally-worker")
     assert watermark() == before and job_of(dep, guid) is None  # nothing recorded, nothing moved
     requests.post(f"{dep.tally_url}/_sandbox/faults", json={"hang_seconds": 0}, timeout=10)
-    dep.services.start_agent("tally-worker", TallyKit(connection=TALLY_CONN).agent_argv())
+    dep.restart_agent()
     # the killed poll's message may come back after the visibility timeout: its answer is
     # refused (a newer request superseded it), so the voucher is still synced once
     deadline = time.monotonic() + 60

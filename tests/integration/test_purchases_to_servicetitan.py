@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from connector_tasks.tenants import ALL_TENANTS
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import Connection, ExternalRef, SyncJob
 from sandbox.servicetitan.kit import ServiceTitanKit
@@ -142,7 +143,7 @@ def test_altered_voucher_updates_the_same_po_and_nothing_is_duplicated(dep):
     from connector_tasks.store import repo
 
     with session_scope(dep.settings.database_url) as s:
-        trail = repo.audit_trail(s, guid)
+        trail = repo.audit_trail(s, guid, scope=ALL_TENANTS)
     actions = [a["detail"].get("actions") for j in trail["jobs"] for a in j["attempts_log"]
                if a["phase"] == "post" and a["outcome"] == "ok"]
     assert ["found", f"receipt cancelled {cancelled[0]['id']}", "updated", f"received {active[0]['id']}"] in actions
@@ -177,13 +178,13 @@ def test_unmatched_vendor_and_sku_parked_with_names_then_replayed_once(dep):
     assert "vendor 'Acme Valves Ltd'" in job["last_error"] and "SKU 'TXV-R410A-3T'" in job["last_error"]
     assert "CU-PIPE-075" not in job["last_error"]
     assert pos_with(dep, job["key"]) == []
-    listed = next(j for j in job_summaries("failed") if j["id"] == job["id"])
+    listed = next(j for j in job_summaries(ALL_TENANTS, status="failed") if j["id"] == job["id"])
     assert "TXV-R410A-3T" in listed["last_error"]
     # the vendor and the material are created in ServiceTitan; a replay syncs it once
     dep.st.admin("seed", {"vendors": [{"name": "Acme Valves Ltd"}],
                           "materials": [{"code": "TXV-R410A-3T", "description": "TXV valve R410A 3 ton",
                                          "cost": "145.00"}]})
-    replay_job(job["id"])
+    replay_job(job["id"], scope=ALL_TENANTS)
     deadline = time.monotonic() + 90
     while job_of(dep, guid)["status"] != "done":
         assert time.monotonic() < deadline, job_of(dep, guid)
@@ -192,7 +193,7 @@ def test_unmatched_vendor_and_sku_parked_with_names_then_replayed_once(dep):
     po = the_po(dep, done)
     assert po["status"] == "Received" and len([r for r in po["receipts"] if r["active"]]) == 1
     # a second replay of the done job writes nothing new
-    replay_job(done["id"])
+    replay_job(done["id"], scope=ALL_TENANTS)
     time.sleep(3)
     assert len(pos_with(dep, done["key"])) == 1
     assert len([r for r in pos_with(dep, done["key"])[0]["receipts"] if r["active"]]) == 1
@@ -212,7 +213,7 @@ def test_debit_note_becomes_one_return(dep):
     from connector_tasks.store import repo
 
     with session_scope(dep.settings.database_url) as s:
-        trail = repo.audit_trail(s, guid)
+        trail = repo.audit_trail(s, guid, scope=ALL_TENANTS)
     notes = [a["detail"].get("note") for j in trail["jobs"] for a in j["attempts_log"] if a["detail"]]
     assert any(n and "no cancellation of a return" in n for n in notes), notes
     assert [r["active"] for r in dep.st.tenant()["returns"] if str(r["id"]) == job["target_ref"]] == [True]
