@@ -8,7 +8,8 @@ ledgers: list[LedgerMaster]) -> dict``
 
 returning a JSON-safe payload that holds at least ``"entry"`` (``entry.to_dict()``) and
 ``"dispatch"`` (``{"task": <task name>, "queue": <queue>}``): the task that posts it, called as
-``task(job_id, payload)``, which reports back through ``connector.record_post_result``. The
+``task(job_id, payload)``, which records its outcome (``jobs.results.record_outcome``; an agent
+pushes it to its outbox and the cloud's collector records it, :mod:`connector_tasks.agents`). The
 payload is stored on the job, so the sweeper and a replay hand the same thing over again.
 
 A target that books settlements (the source's debit of the company's bank for a payroll,

@@ -1,6 +1,7 @@
 """Acumatica tasks (queue ``acumatica``, cloud workers with store access): thin, they take the
 job id and its stored payload, call the adapter and record the outcome with the same code as
-``connector.record_post_result`` (called in-process: these workers reach the store).
+an agent's checked report (``jobs.results.record_outcome``, called in-process: these workers reach
+the store).
 
 Retryable errors (429, "API Login Limit", budget spent, 5xx, timeouts) are retried with a Celery
 countdown (never sooner than ``Retry-After``); permanent ones (a missing GL account, Acumatica's

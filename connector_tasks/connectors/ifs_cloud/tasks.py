@@ -1,6 +1,7 @@
 """IFS Cloud tasks (queue ``ifs_cloud``, cloud workers with store access): thin, they take the
 job id and its stored payload (:mod:`.target`), call the adapter and record the outcome with the
-same code as ``connector.record_post_result`` (called in-process: these workers reach the store).
+same code as an agent's checked report (``jobs.results.record_outcome``, called in-process: these
+workers reach the store).
 
 Retryable errors (429 and 503 beyond the in-call retries, the budget spent, other 5xx,
 ``MI_MODIFIED_ERROR`` twice, timeouts) are retried with a Celery countdown (never sooner than

@@ -94,7 +94,7 @@ def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
     Raises :class:`ConfigurationError` for an unknown or non-Tally connection;
     :class:`TransientApiError` when the broker refuses the message, when the agent reports it
     could not read Tally (its error text included), or when no answer came within ``wait``
-    seconds (the message says to start ``tally-worker run --connection <name>`` and open the
+    seconds (the message says to start ``tally-worker run`` and open the
     company in TallyPrime).
     """
     from connector_tasks.agents.lanes import send_request
@@ -127,7 +127,7 @@ def request_masters_snapshot(connection_name: str, *, wait: float = 30) -> dict:
         if time.monotonic() >= deadline:
             raise TransientApiError(
                 f"the Tally agent of {connection_name!r} did not answer within {wait:g} s; is "
-                f"`tally-worker run --connection {connection_name}` running beside TallyPrime "
+                f"its agent (`tally-worker run`) running beside TallyPrime "
                 f"(queue {tally_queue(connection_name)}) and a default-queue worker (the outbox collector) running?",
                 system=SYSTEM)
         time.sleep(POLL_SECONDS)
