@@ -219,6 +219,13 @@ class RateBudget:
         self._bucket: RedisBucket | None = None
         self._penalize_script = None
 
+    @property
+    def window_ms(self) -> int:
+        """The longest window of the budget in milliseconds (the guard included): admissions
+        are counted over ``(now - window_ms, now]``; older entries of :attr:`key` are pruned
+        lazily, so ``ZCARD`` of the key may hold a few more than one window's."""
+        return self._longest_ms
+
     # ------------------------------------------------------------------ admission
     def acquire(self, max_wait: float = 0.0) -> None:
         """Admit one call, waiting up to ``max_wait`` seconds for a free slot.
