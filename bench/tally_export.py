@@ -124,23 +124,23 @@ def run_one(parser: str, path: str) -> dict:
 
 def poll_bench(vouchers: int, changes: int) -> None:
     """Full read vs incremental poll of a company's purchases (see the module doc)."""
-    import requests
-
     from connector_tasks.connectors.tallyprime import TallyClient, exports
     from sandbox.tallyprime.emulator import TallyEmulator
     from sandbox.tallyprime.inventory import alter_invoice_voucher, cancel_voucher
     from sandbox.tallyprime.seed import seed_purchases
     from sandbox.tallyprime.server import serve
 
-    received = [0]
-    original = requests.Response.iter_content
+    from connector_tasks.connectors.tallyprime import client as client_module
 
-    def counting(self, *a, **kw):
-        for chunk in original(self, *a, **kw):
+    received = [0]
+    original = client_module.bounded_chunks   # every reply body the client reads goes through it
+
+    def counting(*a, **kw):
+        for chunk in original(*a, **kw):
             received[0] += len(chunk)
             yield chunk
 
-    requests.Response.iter_content = counting
+    client_module.bounded_chunks = counting
     served = [0.0]
     handle = TallyEmulator.handle
 
@@ -188,7 +188,7 @@ def poll_bench(vouchers: int, changes: int) -> None:
         print(f"{'ratio full/poll':<16}{'':>9}{full.requests / poll.requests:>9.1f}"
               f"{full_b / max(1, poll_b):>9.0f}{full_s / poll_s:>9.1f}{full_c / max(poll_c, 1e-6):>9.0f}")
     finally:
-        requests.Response.iter_content = original
+        client_module.bounded_chunks = original
         TallyEmulator.handle = handle
         server.shutdown()
 
