@@ -172,6 +172,20 @@ def kits():
     return [spec.load("sandbox").KIT() for spec in registry.with_part("sandbox")]
 
 
+def report_posted(line: str, job: dict, target, echo) -> None:
+    """Echo what ``target`` (a kit) holds for finished ``job`` (a :func:`wait_for_job` dict) and
+    the summary line ``<line> ok <summary>``. Raises RuntimeError (the demo prints it as
+    ``FAILED``) when the job is not done or the target's record is not balanced."""
+    if job["status"] != "done":
+        raise RuntimeError(f"job {job['status']}: {job['last_error']}")
+    posted = target.describe(job)
+    if posted.details:
+        echo(posted.details)
+    if not posted.balanced:
+        raise RuntimeError(posted.summary)
+    echo(f"{line} ok {posted.summary}")
+
+
 def wait_for_job(settings: Settings, source_id: str, timeout: float, services: Services | None = None,
                  echo=print, *, target: str | None = None, flow: str | None = None) -> dict:
     """Poll the store until the job of ``source_id`` (for target connection ``target`` and of
@@ -258,14 +272,7 @@ def run_purchases(settings: Settings, source, target, services: Services, timeou
         return 2
     try:
         job = wait_for_job(settings, good, timeout, services, echo, target=target.connection, flow=PURCHASE_FLOW)
-        if job["status"] != "done":
-            raise RuntimeError(f"job {job['status']}: {job['last_error']}")
-        posted = target.describe(job)
-        if posted.details:
-            echo(posted.details)
-        if not posted.balanced:
-            raise RuntimeError(posted.summary)
-        echo(f"{line} ok {posted.summary}")
+        report_posted(line, job, target, echo)
     except Exception as exc:  # noqa: BLE001
         failures += 1
         echo(f"{line} FAILED {exc}")
@@ -363,14 +370,7 @@ def run_demo(timeout: float = 180.0, keep_running: bool = False, echo=print) -> 
                                        flow=PAYROLL_FLOW)
                     for warning in job["warnings"] or []:
                         echo(f"  warning: {warning}")
-                    if job["status"] != "done":
-                        raise RuntimeError(f"job {job['status']}: {job['last_error']}")
-                    posted = target.describe(job)
-                    if posted.details:
-                        echo(posted.details)
-                    if not posted.balanced:
-                        raise RuntimeError(posted.summary)
-                    echo(f"{line} ok {posted.summary}")
+                    report_posted(line, job, target, echo)
                 except Exception as exc:  # noqa: BLE001 - the demo reports every failure and goes on
                     failures += 1
                     echo(f"{line} FAILED {exc}")

@@ -208,3 +208,15 @@ def post_example_once(dep: Deployment):
     assert len([v for v in dep.vouchers() if v["remote_id"] == f"gusto-payroll-{DEMO_PAYROLL}"]) == 1
     with session_scope(dep.settings.database_url) as s:
         return s.scalar(select(InboundEvent).where(InboundEvent.event_uuid == event["uuid"]))
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition", interval: float = 0.1):
+    """Call ``predicate`` every ``interval`` seconds until it returns something truthy and return
+    that; raise AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import select, update
 
 from config.settings import child_environment
-from tests.harness import GUSTO_CONN
+from tests.harness import GUSTO_CONN, wait_until
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import InboundEvent, SyncAttempt, SyncJob
 from connector_tasks.tenants import ALL_TENANTS
@@ -70,15 +70,6 @@ def attempts(dep, pid: str) -> list[tuple[str, str]]:
         return [(a.phase, a.outcome) for a in s.scalars(select(SyncAttempt).where(SyncAttempt.job_id == job.id)
                                                         .order_by(SyncAttempt.id))]
 
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def assert_posted_once(dep, pid: str, timeout: float = 60.0) -> dict:

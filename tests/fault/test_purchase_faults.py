@@ -17,7 +17,7 @@ from sqlalchemy import select
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import SyncAttempt, SyncJob
 from sandbox.servicetitan.kit import ServiceTitanKit
-from tests.harness import TALLY_CONN, TallyKit
+from tests.harness import TALLY_CONN, TallyKit, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,15 +47,6 @@ def dep(tmp_path_factory, redis_server):
         d.stop()
         st.stop()
 
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def job_of(dep, guid: str) -> SyncJob | None:

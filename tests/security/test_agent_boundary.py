@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import redis as redis_lib
@@ -27,7 +26,7 @@ from connector_tasks.agents.models import Agent
 from connector_tasks.store.db import session_scope
 from connector_tasks.store.models import SyncJob
 from sandbox.demo import enrol_agent
-from tests.harness import DEMO_PAYROLL, TALLY_CONN, TallyKit, start_deployment
+from tests.harness import DEMO_PAYROLL, TALLY_CONN, TallyKit, start_deployment, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -77,15 +76,6 @@ def refused_count(e, agent_id: int) -> int:
         return s.get(Agent, agent_id).refused_reports
 
 
-def wait_until(cond, timeout: float = 60, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_each_agent_has_its_own_user_prefix_and_no_cloud_secret(env):
     assert env.a != env.b
@@ -114,7 +104,7 @@ def test_agent_b_cannot_read_steal_or_inject_into_a_lane(env):
     env.dep.services.kill("tally-worker")
     env.dep.gusto("POST", f"/_sandbox/payrolls/{DEMO_PAYROLL}/process")
     lane_a = f"agent:{env.a}:tally.{TALLY_CONN}"
-    wait_until(lambda: env.cloud.llen(lane_a), what="A's command in A's lane")
+    wait_until(lambda: env.cloud.llen(lane_a), timeout=60, what="A's command in A's lane")
     before = env.cloud.lrange(lane_a, 0, -1)
     b = env.as_b
     for key in (lane_a, f"tally.{TALLY_CONN}", f"agent:{env.a}:outbox", f"agent:{env.a}:unacked"):
@@ -158,7 +148,7 @@ def test_agent_b_cannot_forge_a_outcomes_and_a_posts_once(env):
                                                       "job_id": job_id, "capability": "x", "outcome": forged_ok}))
     env.as_b.lpush(acl.outbox_key(env.b), "x" * (DEFAULT_MAX_BYTES + 10))  # oversized
     env.as_b.lpush(acl.outbox_key(env.b), "[" * 5000)  # not a report
-    wait_until(lambda: refused_count(env, env.b) >= start + 6, what="six refused reports")
+    wait_until(lambda: refused_count(env, env.b) >= start + 6, timeout=60, what="six refused reports")
     with session_scope(env.dep.settings.database_url) as s:
         job = s.get(SyncJob, job_id)
         assert job.status == "posting" and job.target_ref is None
