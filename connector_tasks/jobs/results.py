@@ -21,13 +21,16 @@ def record_outcome(outcome: Outcome) -> None:
 
     * an outcome for an older revision than the job's (the job was re-opened while the target
       step ran): kept in the audit only; if the job is ``posting`` its newest payload is sent
-      again, so the target ends on the newest state whatever order the steps ran in;
+      again, so the target ends on the newest state whatever order the steps ran in — or, when
+      the stored payload is itself an older revision's (the newest revision's prepare step
+      found the job posting), the job is queued and its prepare step sent, never the old
+      payload round again;
     * ``ok`` → ``done``, ``target_ref`` and the external reference (source object → target id in
       the job's target connection), idempotent for a repeated report;
     * ``failed`` → parked with the target's own text (unless already done);
     * ``retry`` → the posting lease is renewed (the target step retries itself).
     """
-    resend = None
+    resend, prepare = None, False
     with session_scope(runtime.settings().database_url) as s:
         job = s.get(SyncJob, outcome.job_id)
         if job is None:
@@ -42,8 +45,15 @@ def record_outcome(outcome: Outcome) -> None:
         if stale:
             attempt.detail = {**(attempt.detail or {}), "superseded_by_revision": job.revision}
             if status == JobStatus.POSTING and outcome.result != Result.RETRY and job.payload:
-                transition(job, JobStatus.POSTING, lease=runtime.settings().posting_lease)
-                resend = dict(job.payload)
+                if job.payload.get("revision") == job.revision:
+                    transition(job, JobStatus.POSTING, lease=runtime.settings().posting_lease)
+                    resend = dict(job.payload)
+                else:
+                    # the stored payload is an older revision's: the newest was never prepared
+                    # (its prepare step found the job posting), so prepare it now instead of
+                    # sending the old payload round again
+                    transition(job, JobStatus.QUEUED, lease=runtime.settings().visibility_timeout)
+                    prepare = True
         elif outcome.result == Result.OK:
             if status != JobStatus.DONE:
                 transition(job, JobStatus.DONE)
@@ -60,4 +70,8 @@ def record_outcome(outcome: Outcome) -> None:
             transition(job, JobStatus.POSTING, lease=runtime.settings().posting_lease, error=outcome.error)
     if resend is not None:
         dispatch(outcome.job_id, resend)
+    if prepare:
+        from connector_tasks.pipeline.tasks import publish_prepare
+
+        publish_prepare(outcome.job_id)
 
