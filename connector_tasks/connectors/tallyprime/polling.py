@@ -77,6 +77,18 @@ _PART_NUMBERS: dict[str, dict[str, str]] = {}
 
 
 # ============================================================================ cloud: request
+def _request_record_lock(connection_name: str):
+    """The broker's lock around every read-modify-write of a connection's poll request record
+    (a new request, an answer): SQLite has no row locks, and an answer merged into a record
+    read just before a newer request was written would put the older request back (seen: the
+    newer request's answer was then refused and its caller waited in vain). Raises
+    TransientApiError when it is not had within 30 s."""
+    from connector_tasks.core.locks import leased_lock
+
+    return leased_lock(runtime.redis_client(), f"lock:tally-poll-request:{connection_name}", lease=15.0,
+                       wait=30.0, system=SYSTEM)
+
+
 def request_poll(connection_name: str, *, wait: float | None = None) -> dict:
     """Ask the agent of Tally connection ``connection_name`` for a purchase poll now; returns
     the request record ``{"request_id", "sent_at", "status": "pending"}`` or, with ``wait``
@@ -87,7 +99,7 @@ def request_poll(connection_name: str, *, wait: float | None = None) -> dict:
     from connector_tasks.agents import lanes
 
     url = runtime.settings().database_url
-    with session_scope(url) as s:
+    with _request_record_lock(connection_name), session_scope(url) as s:
         conn = get_connection(s, connection_name, system=SYSTEM)
         company = conn.account
         state = repo.get_state(s, conn.id, POLL_STATE_KEY) or {}
@@ -246,16 +258,16 @@ def _check_result(result) -> None:
         raise ValueError("current_guids must be a list of strings")
 
 
-def _answer(connection_id: int, request_id: str, request_changes: dict, watermark: dict | None = None, *,
-            company: str | None = None, epoch: str | None = None) -> bool:
-    """Under a row lock on the connection's request record: store ``watermark`` (read from
+def _answer(connection_name: str, connection_id: int, request_id: str, request_changes: dict,
+            watermark: dict | None = None, *, company: str | None = None, epoch: str | None = None) -> bool:
+    """Under the request-record lock (and a row lock where the store has them): store ``watermark`` (read from
     ``company``, tagged with it and its ``epoch``; only while the connection still names that
     company) and, when the record is still this request's, merge ``request_changes`` into it.
     A newer request sent meanwhile is never overwritten. Returns whether the record was this
     request's."""
     from connector_tasks.store.models import ConnectionState
 
-    with session_scope(runtime.settings().database_url) as s:
+    with _request_record_lock(connection_name), session_scope(runtime.settings().database_url) as s:
         row = s.scalar(select(ConnectionState).where(ConnectionState.connection_id == connection_id,
                                                      ConnectionState.key == REQUEST_KEY).with_for_update())
         current = dict(row.value or {}) if row is not None else {}
@@ -315,12 +327,12 @@ def record_tally_poll(connection_name: str, request_id: str, result: dict) -> di
     try:
         _check_result(result)
     except ValueError as exc:
-        _answer(conn_id, request_id, {"status": "error", "error": f"malformed: {exc}",
+        _answer(connection_name, conn_id, request_id, {"status": "error", "error": f"malformed: {exc}",
                                       "answered_at": utcnow().isoformat()})
         log.warning("poll result %s of %s refused: %s", request_id, connection_name, exc)
         return {"refused": f"malformed: {exc}"}
     if result.get("error"):
-        _answer(conn_id, request_id, {"status": "error", "error": result["error"],
+        _answer(connection_name, conn_id, request_id, {"status": "error", "error": result["error"],
                                       "answered_at": utcnow().isoformat()})
         return {"error": result["error"]}
     created: list[int] = []
@@ -344,7 +356,7 @@ def record_tally_poll(connection_name: str, request_id: str, result: dict) -> di
     summary = {"events": len(created), "vouchers": len(result["vouchers"]), "deleted": len(deleted)}
     # the batch is claimed in the store: now the watermark may move on (a newer request sent
     # meanwhile keeps its own record; it asked from the older watermark, which is harmless)
-    _answer(conn_id, request_id, {"status": "done", "answered_at": utcnow().isoformat(),
+    _answer(connection_name, conn_id, request_id, {"status": "done", "answered_at": utcnow().isoformat(),
                                   "requests": result.get("requests"), **summary}, watermark=result["state"],
             company=company, epoch=epoch)
     for event_id in created:
