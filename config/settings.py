@@ -216,6 +216,12 @@ def set_settings(settings: Settings) -> None:
     _current = settings
 
 
+def process_environment() -> dict[str, str]:
+    """A copy of this process's environment, for a launcher that builds another process's
+    settings from it (e.g. an agent's, which keeps only its own variables)."""
+    return dict(os.environ)
+
+
 def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment for a child process (worker, web, agent) that must see ``settings``:
     this process's environment with the settings written back as variables, plus ``extra``."""
@@ -240,4 +246,22 @@ def child_environment(settings: Settings, **extra: str) -> dict[str, str]:
     if settings.redis_url:
         env["REDIS_URL"] = settings.redis_url
     env.update(extra)
+    return env
+
+
+#: the machine's basics an agent process needs (no secret among them)
+AGENT_BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def agent_environment(settings: Settings, prefixes: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of an agent on a customer's LAN: the machine's basics, the non-secret
+    job settings (environment name, log level, time limits) and the variables of ``settings``
+    whose names start with one of ``prefixes`` (its system's own, e.g. where its books listen).
+    Never the cloud's secrets (``DATABASE_URL``, ``FERNET_KEYS``, ``SECRET_KEY``, ``REDIS_URL``,
+    OAuth client secrets, ``API_TOKEN``): its only secret is its own credential file."""
+    env = {k: os.environ[k] for k in AGENT_BASE_VARIABLES if k in os.environ}
+    env.update({k: v for k, v in settings.environ.items() if prefixes and k.startswith(prefixes)})
+    env.update(ML_CONNECTOR_ENV=settings.env, LOG_LEVEL=settings.log_level,
+               TASK_TIME_LIMIT=str(settings.task_time_limit), VISIBILITY_TIMEOUT=str(settings.visibility_timeout),
+               RETRY_BASE_SECONDS=str(settings.retry_base), INSTANCE_PATH=str(settings.instance_path / "agent"))
     return env

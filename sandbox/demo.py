@@ -27,7 +27,7 @@ from pathlib import Path
 import requests
 
 from config.redis_server import ensure_redis
-from config.settings import Settings, child_environment, get_settings, set_settings
+from config.settings import Settings, agent_environment, child_environment, get_settings, set_settings
 
 
 def free_port() -> int:
@@ -125,23 +125,6 @@ class Services:
 
 
 #: what an agent's process inherits from ours (nothing secret: the machine's basics)
-AGENT_BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
-
-
-def agent_environment(settings: Settings, prefixes: tuple[str, ...] = ()) -> dict[str, str]:
-    """The environment of an agent on a customer's LAN: the machine's basics, the non-secret
-    job settings (environment name, log level, time limits) and the variables of ``settings``
-    whose names start with one of ``prefixes`` (its system's own, e.g. where its books listen).
-    Never the cloud's secrets (``DATABASE_URL``, ``FERNET_KEYS``, ``SECRET_KEY``, ``REDIS_URL``,
-    OAuth client secrets, ``API_TOKEN``): its only secret is its own credential file."""
-    import os
-
-    env = {k: os.environ[k] for k in AGENT_BASE_VARIABLES if k in os.environ}
-    env.update({k: v for k, v in settings.environ.items() if prefixes and k.startswith(prefixes)})
-    env.update(ML_CONNECTOR_ENV=settings.env, LOG_LEVEL=settings.log_level,
-               TASK_TIME_LIMIT=str(settings.task_time_limit), VISIBILITY_TIMEOUT=str(settings.visibility_timeout),
-               RETRY_BASE_SECONDS=str(settings.retry_base), INSTANCE_PATH=str(settings.instance_path / "agent"))
-    return env
 
 
 def enrol_agent(settings: Settings, kit, web_url: str, folder: Path) -> tuple[list[str], dict[str, str]]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -54,11 +53,12 @@ def register(code: str, url: str, config: Path) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def run(config: Path, connections: tuple[str, ...], loglevel: str) -> None:
     """Serve this agent's lanes with one process, one task at a time."""
+    from config.settings import process_environment
     from tally_worker.agent import agent_app, read_credential
 
     try:
         credential = read_credential(config)
-        app, queues = agent_app(credential, dict(os.environ), list(connections) or None)
+        app, queues = agent_app(credential, process_environment(), list(connections) or None)
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     app.worker_main(["worker", "-Q", ",".join(queues), "-c", "1", "--prefetch-multiplier", "1",

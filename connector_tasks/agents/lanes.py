@@ -71,17 +71,27 @@ def publish(agent_id: int, queue: str, task: str, args: list, kwargs: dict | Non
                       argsrepr=repr(masked(args)), kwargsrepr=repr(masked(kwargs)))
 
 
+def _credentials_for(connection_name: str, task: str, subject: str) -> tuple[int, dict]:
+    """The agent of ``connection_name`` and what a command to it carries: ``(agent id,
+    {"capability": ..., "secrets"?: ...})`` (secrets only when the connection has any).
+    Raises ConfigurationError when no agent is registered for the connection."""
+    with session_scope(runtime.settings().database_url) as s:
+        agent_id = agent_for(s, connection_name).id
+        secrets = command_secrets(s, connection_name)
+    extra = {"capability": capability.issue(agent_id, subject, task)}
+    if secrets:
+        extra["secrets"] = secrets
+    return agent_id, extra
+
+
 def send_job_step(connection_name: str, queue: str, task: str, job_id: int, payload: dict) -> int:
     """Send target step ``task(job_id, payload)`` of job ``job_id`` to the agent of
     ``connection_name``, with ``payload["capability"]`` for subject ``job:<id>`` (and ``payload["secrets"]``, the
     connection's :func:`command_secrets`, when it has any: added here, never stored with the
-    job). Returns the
-    agent's id. Raises ConfigurationError when no agent is registered for the connection."""
-    with session_scope(runtime.settings().database_url) as s:
-        agent_id = agent_for(s, connection_name).id
-        secrets = command_secrets(s, connection_name)
-    cap = capability.issue(agent_id, capability.job_subject(job_id), task)
-    publish(agent_id, queue, task, [job_id, {**payload, "capability": cap, **({"secrets": secrets} if secrets else {})}])
+    job). Returns the agent's id. Raises ConfigurationError when no agent is registered for
+    the connection."""
+    agent_id, extra = _credentials_for(connection_name, task, capability.job_subject(job_id))
+    publish(agent_id, queue, task, [job_id, {**payload, **extra}])
     return agent_id
 
 
@@ -90,9 +100,6 @@ def send_request(connection_name: str, queue: str, task: str, request_id: str, a
     """Send request ``task(*args, **kwargs, capability=..., secrets=...)`` (subject
     ``request:<connection>:<request_id>``) to the agent of ``connection_name``; returns the
     agent's id. Raises ConfigurationError when no agent is registered for the connection."""
-    with session_scope(runtime.settings().database_url) as s:
-        agent_id = agent_for(s, connection_name).id
-        secrets = command_secrets(s, connection_name)
-    cap = capability.issue(agent_id, capability.request_subject(connection_name, request_id), task)
-    publish(agent_id, queue, task, args, {**(kwargs or {}), "capability": cap, **({"secrets": secrets} if secrets else {})})
+    agent_id, extra = _credentials_for(connection_name, task, capability.request_subject(connection_name, request_id))
+    publish(agent_id, queue, task, args, {**(kwargs or {}), **extra})
     return agent_id

@@ -17,6 +17,7 @@ GUSTO_SETTLE_SECONDS  how often beat looks for posted payrolls Gusto has debited
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -90,5 +91,6 @@ class GustoAppSettings:
 def beat_schedule(app: GustoAppSettings) -> dict:
     """Beat's entries: the polling fallback (``gusto.poll_all`` every ``GUSTO_POLL_SECONDS``) and
     the ``payroll.paid`` stand-in (``gusto.settle_all`` every ``GUSTO_SETTLE_SECONDS``)."""
-    return {"poll-gusto-events": {"task": "gusto.poll_all", "schedule": float(app.poll_seconds)},
-            "settle-gusto-payrolls": {"task": "gusto.settle_all", "schedule": float(app.settle_seconds)}}
+    return {"poll-gusto-events": {"task": "gusto.poll_all", "schedule": dt.timedelta(seconds=app.poll_seconds)},
+            "settle-gusto-payrolls": {"task": "gusto.settle_all",
+                                      "schedule": dt.timedelta(seconds=app.settle_seconds)}}

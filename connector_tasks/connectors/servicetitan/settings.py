@@ -15,6 +15,8 @@ https://developer.servicetitan.io/docs/faqs-app-key-client-id-secret/.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -94,4 +96,4 @@ def beat_schedule(app: ServiceTitanAppSettings) -> dict:
     ``SERVICETITAN_CATALOG_SECONDS``). The purchase sources feeding a connection poll on their
     own clock, every ``poll_interval_minutes`` of the connection."""
     return {"refresh-servicetitan-catalogs": {"task": "servicetitan.refresh_catalogs",
-                                              "schedule": float(app.catalog_seconds)}}
+                                              "schedule": dt.timedelta(seconds=app.catalog_seconds)}}
